@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Builds the pinned upstream binaries the local cluster needs, from the Go module proxy,
+# into a cache outside the repo: $PGO_CACHE/bin/<name>-<version>. Idempotent: a binary
+# already in the cache is not built again.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache=${PGO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/podgroup-operator}
+bin=$cache/bin
+work=$cache/build
+mkdir -p "$bin" "$work"
+export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
+
+log() { printf '[build] %s\n' "$*" >&2; }
+
+# k8s.io/kubernetes replaces its k8s.io/* staging modules with local folders, so `go install`
+# refuses it. A wrapper module copies its go.mod and points each staging module at the
+# published v0.<minor>.<patch> instead.
+kube_module() {
+  local dir=$work/kubernetes-$KUBE_VERSION staging_version=v0.${KUBE_VERSION#v1.}
+  if [[ -f $dir/go.mod ]]; then echo "$dir"; return; fi
+  mkdir -p "$dir"
+  local upstream
+  upstream=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  sed -e 's|^module k8s.io/kubernetes$|module podgroup.dev/kube-build|' \
+      -e "s|=> ./staging/src/\(k8s.io/[a-z0-9-]*\)$|=> \1 $staging_version|" \
+      "$upstream" > "$dir/go.mod.tmp"
+  printf '\nrequire k8s.io/kubernetes %s\n' "$KUBE_VERSION" >> "$dir/go.mod.tmp"
+  mv "$dir/go.mod.tmp" "$dir/go.mod"
+  echo "$dir"
+}
+
+kube_ldflags() {
+  local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  local f="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    f+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    f+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$f"
+}
+
+build_kube() {
+  local name=$1 out=$bin/$1-$KUBE_VERSION
+  [[ -x $out ]] && return
+  local dir; dir=$(kube_module)
+  log "building $name $KUBE_VERSION"
+  (cd "$dir" && go build -trimpath -ldflags "$(kube_ldflags)" -o "$out.tmp" "k8s.io/kubernetes/cmd/$name")
+  mv "$out.tmp" "$out"
+}
+
+# etcd's server module also carries replace directives; a wrapper builds its main package.
+build_etcd() {
+  local out=$bin/etcd-$ETCD_VERSION
+  [[ -x $out ]] && return
+  local dir=$work/etcd-$ETCD_VERSION
+  mkdir -p "$dir"
+  log "building etcd $ETCD_VERSION"
+  local upstream
+  upstream=$(go mod download -json "go.etcd.io/etcd/server/v3@$ETCD_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  # Its sibling modules are required at the same published version; only the local replaces go.
+  sed -e 's|^module go.etcd.io/etcd/server/v3$|module podgroup.dev/etcd-build|' \
+      -e '/=> \.\.\//d' -e '/^replace .*FORBIDDEN_DEPENDENCY/d' \
+      "$upstream" > "$dir/go.mod"
+  printf '\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" >> "$dir/go.mod"
+  (cd "$dir" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" go.etcd.io/etcd/server/v3)
+  mv "$out.tmp" "$out"
+}
+
+# kwok and metrics-server build with a plain `go install`-style build.
+build_plain() {
+  local name=$1 pkg=$2 version=$3 out=$bin/$1-$3
+  [[ -x $out ]] && return
+  local dir=$work/$name-$version
+  mkdir -p "$dir"
+  log "building $name $version"
+  (cd "$dir" && GOBIN=$dir/bin go install -trimpath -ldflags "-s -w" "$pkg@$version")
+  mv "$dir/bin/$name" "$out"
+}
+
+targets=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kwok kwokctl metrics-server}
+for t in $targets; do
+  case $t in
+    etcd) build_etcd ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet) build_kube "$t" ;;
+    kwok|kwokctl) build_plain "$t" "sigs.k8s.io/kwok/cmd/$t" "$KWOK_VERSION" ;;
+    metrics-server) build_plain metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server" "$METRICS_SERVER_VERSION" ;;
+    *) echo "unknown target $t" >&2; exit 2 ;;
+  esac
+done
+log "binaries in $bin"

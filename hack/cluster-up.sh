@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Starts the local cluster as processes: etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kwok with fake nodes, and (hack/node/up.sh) one real kubelet node.
+# Idempotent: components already running are left alone. Stop with hack/cluster-down.sh.
+#
+# Settings (environment):
+#   KWOK_NODES (4), KWOK_NODE_CPU (8), KWOK_NODE_MEMORY (16Gi), KWOK_NODE_PODS (110)
+#   FEATURE_GATES   extra feature gates for every component, e.g. "Foo=true,Bar=false"
+#   REAL_NODE=0     skip the real node
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+KWOK_NODES=${KWOK_NODES:-4}
+KWOK_NODE_CPU=${KWOK_NODE_CPU:-8}
+KWOK_NODE_MEMORY=${KWOK_NODE_MEMORY:-16Gi}
+KWOK_NODE_PODS=${KWOK_NODE_PODS:-110}
+FEATURE_GATES=${FEATURE_GATES:-}
+gates=${FEATURE_GATES:+--feature-gates=$FEATURE_GATES}
+
+"$HACK_DIR/build-binaries.sh"
+"$HACK_DIR/pki.sh"
+mkdir -p "$CLUSTER_DIR/etcd" "$PID_DIR" "$LOG_DIR"
+KUBECTL=$(bin kubectl "$KUBE_VERSION")
+export KUBECONFIG=$CLUSTER_DIR/kubeconfig
+cp "$PKI_DIR/admin.kubeconfig" "$KUBECONFIG"
+
+start etcd "$(bin etcd "$ETCD_VERSION")" \
+  --name local --data-dir "$CLUSTER_DIR/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+  --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" \
+  --quota-backend-bytes 4294967296 --log-level warn
+wait_for etcd 60 curl -sf "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
+
+# The API server listens on every address so pods on the real node can reach it through
+# the node's host address; it accepts only client certificates and service-account tokens.
+start kube-apiserver "$(bin kube-apiserver "$KUBE_VERSION")" \
+  --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+  --bind-address 0.0.0.0 --secure-port "$APISERVER_PORT" --advertise-address "${CLUSTER_HOST_IP:-10.244.0.1}" \
+  --tls-cert-file "$PKI_DIR/apiserver.crt" --tls-private-key-file "$PKI_DIR/apiserver.key" \
+  --client-ca-file "$PKI_DIR/ca.crt" \
+  --kubelet-client-certificate "$PKI_DIR/apiserver-kubelet-client.crt" \
+  --kubelet-client-key "$PKI_DIR/apiserver-kubelet-client.key" \
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file "$PKI_DIR/sa.pub" --service-account-signing-key-file "$PKI_DIR/sa.key" \
+  --service-cluster-ip-range 10.96.0.0/16 \
+  --authorization-mode Node,RBAC --anonymous-auth=false --allow-privileged=true \
+  --enable-admission-plugins NodeRestriction \
+  --requestheader-client-ca-file "$PKI_DIR/front-proxy-ca.crt" \
+  --requestheader-allowed-names front-proxy-client \
+  --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+  --requestheader-extra-headers-prefix X-Remote-Extra- \
+  --proxy-client-cert-file "$PKI_DIR/front-proxy-client.crt" \
+  --proxy-client-key-file "$PKI_DIR/front-proxy-client.key" \
+  --enable-aggregator-routing=true \
+  --profiling=false $gates
+wait_for kube-apiserver 120 "$KUBECTL" get --raw /readyz
+
+start kube-controller-manager "$(bin kube-controller-manager "$KUBE_VERSION")" \
+  --kubeconfig "$PKI_DIR/controller-manager.kubeconfig" \
+  --authentication-kubeconfig "$PKI_DIR/controller-manager.kubeconfig" \
+  --authorization-kubeconfig "$PKI_DIR/controller-manager.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port "$KCM_PORT" --leader-elect=false \
+  --service-account-private-key-file "$PKI_DIR/sa.key" --root-ca-file "$PKI_DIR/ca.crt" \
+  --cluster-signing-cert-file "$PKI_DIR/ca.crt" --cluster-signing-key-file "$PKI_DIR/ca.key" \
+  --use-service-account-credentials=true --controllers '*' \
+  --node-monitor-grace-period 40s $gates
+
+start kube-scheduler "$(bin kube-scheduler "$KUBE_VERSION")" \
+  --kubeconfig "$PKI_DIR/scheduler.kubeconfig" \
+  --authentication-kubeconfig "$PKI_DIR/scheduler.kubeconfig" \
+  --authorization-kubeconfig "$PKI_DIR/scheduler.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false $gates
+
+# kwok plays the kubelet of every node annotated kwok.x-k8s.io/node=fake.
+cat > "$CLUSTER_DIR/kwok.yaml" <<KWOK
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options: {}
+KWOK
+start kwok "$(bin kwok "$KWOK_VERSION")" -c "$CLUSTER_DIR/kwok.yaml" \
+  --kubeconfig "$PKI_DIR/kwok.kubeconfig" --manage-all-nodes=false \
+  --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+  --cidr 10.250.0.1/16 --node-ip 10.250.255.254 --server-address "127.0.0.1:$KWOK_PORT"
+
+"$HACK_DIR/fake-nodes.sh" "$KWOK_NODES" --cpu "$KWOK_NODE_CPU" --memory "$KWOK_NODE_MEMORY" --pods "$KWOK_NODE_PODS"
+
+if [[ ${REAL_NODE:-1} == 1 && -x $HACK_DIR/node/up.sh ]]; then
+  "$HACK_DIR/node/up.sh" || log "continuing without the real node: $(cat "$CLUSTER_DIR/node/unavailable" 2>/dev/null || echo 'see logs')"
+fi
+
+wait_for "the default service account" 60 "$KUBECTL" -n default get serviceaccount default
+log "cluster ready: export KUBECONFIG=$KUBECONFIG"

@@ -1,0 +1,252 @@
+"""PodGroup v1alpha1: the API as pydantic models.
+
+These models are the single source of truth for the CRD (see ``crd.py``): field types,
+constraints, descriptions and the ``x-kubernetes-*`` keys below all end up in the
+OpenAPI schema the API server enforces. The pydantic validators mirror the CEL rules so
+that the operator refuses the same objects the API server refuses.
+
+Python fields are snake_case; the wire format is camelCase. Parse a body with
+``PodGroupSpec.model_validate(body["spec"])`` and write one back with ``.to_dict()``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic.alias_generators import to_camel
+
+# Marker the CRD generator replaces with the real core/v1 schema of that name, taken from
+# the upstream OpenAPI document (the Python side treats the template as an opaque dict).
+EMBED_KEY = "x-podgroup-embed"
+POD_TEMPLATE_SPEC = "io.k8s.api.core.v1.PodTemplateSpec"
+
+MAX_GROUP_NAME = 40
+MAX_ROLE_NAME = 20
+MAX_ROLES = 16
+MAX_REPLICAS = 1000
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+GROUP_NAME_RULE = f"size(self.metadata.name) <= {MAX_GROUP_NAME}"
+GROUP_NAME_MESSAGE = (
+    f"PodGroup name must be at most {MAX_GROUP_NAME} characters so member pod names "
+    "<name>-<role>-<index> stay valid"
+)
+MIN_AVAILABLE_RULE = "!has(self.minAvailable) || self.minAvailable <= self.replicas"
+MIN_AVAILABLE_MESSAGE = "minAvailable must not exceed replicas"
+
+
+def _list_map(*keys: str) -> dict[str, Any]:
+    # A list-map makes the API server refuse duplicate keys and lets server-side apply
+    # merge entries by key instead of replacing the whole list.
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+def _utc_seconds(value: datetime) -> datetime:
+    # Kubernetes timestamps are RFC 3339 at second precision; normalising here keeps a
+    # re-computed status byte-identical, so writing it again is a no-op patch.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc_seconds)]
+
+PodTemplateSpec = Annotated[
+    dict[str, Any], WithJsonSchema({"type": "object", EMBED_KEY: POD_TEMPLATE_SPEC})
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        # Ignore unknown keys: an operator must keep working on objects written by a newer CRD.
+        extra="ignore",
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form: camelCase, JSON types, unset optional fields left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Role(_Model):
+    """One kind of member of the group: a pod template stamped out `replicas` times."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [{"rule": MIN_AVAILABLE_RULE, "message": MIN_AVAILABLE_MESSAGE}]
+        }
+    )
+
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_ROLE_NAME,
+        pattern=DNS1123_LABEL,
+        description=(
+            "Name of the role, unique in the group (lowercase letters, digits and '-'). "
+            "Member pods are named <podgroup>-<role>-<index> and labelled podgroup.dev/role=<role>."
+        ),
+    )
+    replicas: int = Field(
+        default=1, ge=1, le=MAX_REPLICAS, description="Number of pods of this role. Defaults to 1."
+    )
+    min_available: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "How many pods of this role must be placed for the gang to be admitted: this role's "
+            "share of the all-or-nothing start. Defaults to replicas; must not exceed replicas."
+        ),
+    )
+    template: PodTemplateSpec = Field(
+        description=(
+            "Pod template of the members of this role, validated by the API server like a "
+            "Deployment's. Only labels and annotations of template.metadata are kept; the "
+            "operator sets the pod names and the podgroup.dev/* labels itself."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _min_available_within_replicas(self) -> Self:
+        if self.min_available is not None and self.min_available > self.replicas:
+            raise ValueError(MIN_AVAILABLE_MESSAGE)
+        return self
+
+    @property
+    def effective_min_available(self) -> int:
+        """minAvailable with its default (= replicas) applied."""
+        return self.replicas if self.min_available is None else self.min_available
+
+
+class Gang(_Model):
+    """All-or-nothing admission of the group's pods."""
+
+    schedule_timeout_seconds: int = Field(
+        default=120,
+        ge=1,
+        le=86400,
+        description=(
+            "How long a partial placement may be held while waiting for the rest of the gang, "
+            "in seconds. After that the placed members are released and placement starts over. "
+            "Defaults to 120."
+        ),
+    )
+
+
+class PodGroupSpec(_Model):
+    """Desired state of a PodGroup."""
+
+    roles: list[Role] = Field(
+        min_length=1,
+        max_length=MAX_ROLES,
+        description="The roles of the group, at least one. Role names must be unique.",
+        json_schema_extra=_list_map("name"),
+    )
+    gang: Gang = Field(
+        default_factory=Gang,
+        description="Gang scheduling settings.",
+        # Defaulting the object lets the API server fill in (and show) the nested defaults.
+        json_schema_extra={"default": {}},
+    )
+
+
+class Phase(enum.StrEnum):
+    PENDING = "Pending"
+    SCHEDULING = "Scheduling"
+    RUNNING = "Running"
+    RESTARTING = "Restarting"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class ConditionStatus(enum.StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(_Model):
+    """An observation of one aspect of the PodGroup, in the Kubernetes condition convention."""
+
+    type: str = Field(min_length=1, max_length=316, description="Type of the condition, e.g. Ready.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="Machine-readable CamelCase reason for the last transition.",
+    )
+    message: str = Field(default="", max_length=32768, description="Human-readable details.")
+    last_transition_time: Timestamp = Field(
+        description="When the status last changed from one value to another."
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation the condition was computed from."
+    )
+
+
+class RoleStatus(_Model):
+    """Pod counts of one role."""
+
+    name: str = Field(description="Name of the role.")
+    replicas: int = Field(default=0, ge=0, description="Desired number of pods.")
+    scheduled: int = Field(default=0, ge=0, description="Pods bound to a node.")
+    running: int = Field(default=0, ge=0, description="Pods in phase Running.")
+    ready: int = Field(default=0, ge=0, description="Pods with condition Ready=True.")
+    succeeded: int = Field(default=0, ge=0, description="Pods in phase Succeeded.")
+    failed: int = Field(default=0, ge=0, description="Pods in phase Failed.")
+
+
+class PodGroupStatus(_Model):
+    """Observed state of a PodGroup, written by the operator."""
+
+    phase: Phase | None = Field(default=None, description="Lifecycle phase of the group as a whole.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation this status was computed from."
+    )
+    conditions: list[Condition] | None = Field(
+        default=None,
+        max_length=32,
+        description="Latest observations of the group's state.",
+        json_schema_extra=_list_map("type"),
+    )
+    roles: list[RoleStatus] | None = Field(
+        default=None,
+        max_length=MAX_ROLES,
+        description="Pod counts per role.",
+        json_schema_extra=_list_map("name"),
+    )
+    ready_members: str | None = Field(
+        default=None, description='Ready pods over desired pods, e.g. "3/4".'
+    )
+    restarts: int | None = Field(
+        default=None, ge=0, description="Number of restarts performed on the group's members."
+    )
+
+
+class PodGroup(_Model):
+    """A group of pods that is admitted, restarted and resized as one workload."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [{"rule": GROUP_NAME_RULE, "message": GROUP_NAME_MESSAGE}]
+        }
+    )
+
+    api_version: str | None = Field(default=None, description="APIVersion of the object: podgroup.dev/v1alpha1.")
+    kind: str | None = Field(default=None, description="Kind of the object: PodGroup.")
+    # The API server owns the metadata schema; a CRD may only say it is an object.
+    metadata: Annotated[dict[str, Any], WithJsonSchema({"type": "object"})] = Field(default_factory=dict)
+    spec: PodGroupSpec
+    status: PodGroupStatus | None = None
+
+    @model_validator(mode="after")
+    def _name_fits_pod_names(self) -> Self:
+        name = self.metadata.get("name")
+        if isinstance(name, str) and len(name) > MAX_GROUP_NAME:
+            raise ValueError(GROUP_NAME_MESSAGE)
+        return self
