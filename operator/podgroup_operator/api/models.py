@@ -54,9 +54,7 @@ def _utc_seconds(value: datetime) -> datetime:
 
 Timestamp = Annotated[datetime, AfterValidator(_utc_seconds)]
 
-PodTemplateSpec = Annotated[
-    dict[str, Any], WithJsonSchema({"type": "object", EMBED_KEY: POD_TEMPLATE_SPEC})
-]
+PodTemplateSpec = Annotated[dict[str, Any], WithJsonSchema({"type": "object", EMBED_KEY: POD_TEMPLATE_SPEC})]
 
 
 class _Model(BaseModel):
@@ -104,9 +102,9 @@ class Role(_Model):
     )
     template: PodTemplateSpec = Field(
         description=(
-            "Pod template of the members of this role, validated by the API server like a "
-            "Deployment's. Only labels and annotations of template.metadata are kept; the "
-            "operator sets the pod names and the podgroup.dev/* labels itself."
+            "Pod template of the members of this role (a core/v1 PodTemplateSpec, validated by "
+            "the API server). template.metadata may only carry labels and annotations: the "
+            "operator sets pod names and the podgroup.dev/* labels itself."
         ),
     )
 
@@ -220,9 +218,7 @@ class PodGroupStatus(_Model):
         description="Pod counts per role.",
         json_schema_extra=_list_map("name"),
     )
-    ready_members: str | None = Field(
-        default=None, description='Ready pods over desired pods, e.g. "3/4".'
-    )
+    ready_members: str | None = Field(default=None, description='Ready pods over desired pods, e.g. "3/4".')
     restarts: int | None = Field(
         default=None, ge=0, description="Number of restarts performed on the group's members."
     )
@@ -237,7 +233,9 @@ class PodGroup(_Model):
         }
     )
 
-    api_version: str | None = Field(default=None, description="APIVersion of the object: podgroup.dev/v1alpha1.")
+    api_version: str | None = Field(
+        default=None, description="APIVersion of the object: podgroup.dev/v1alpha1."
+    )
     kind: str | None = Field(default=None, description="Kind of the object: PodGroup.")
     # The API server owns the metadata schema; a CRD may only say it is an object.
     metadata: Annotated[dict[str, Any], WithJsonSchema({"type": "object"})] = Field(default_factory=dict)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the real node (hack/node/up.sh) and its images
+# (hack/images/build.sh) need. Idempotent and quiet when everything is already there.
+# Debian's containerd is never started as a system service here: up.sh runs its own
+# instance with a private config, and this script stops nothing and enables nothing.
+set -euo pipefail
+
+# package:command-that-proves-it-is-installed
+wanted=(
+  containerd:/usr/bin/containerd
+  runc:/usr/sbin/runc
+  containernetworking-plugins:/usr/lib/cni/bridge
+  busybox-static:/bin/busybox
+  util-linux:/usr/bin/unshare
+  iproute2:/usr/sbin/ip
+  openssl:/usr/bin/openssl
+  curl:/usr/bin/curl
+)
+
+missing=()
+for w in "${wanted[@]}"; do
+  [[ -x ${w#*:} ]] || missing+=("${w%%:*}")
+done
+((${#missing[@]} == 0)) && exit 0
+
+if ((EUID != 0)); then
+  echo "install-deps: need root to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# policy-rc.d stops the package's postinst from starting a system-wide containerd
+# (on machines where an init system would honour it); ours is private to the cluster.
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,3 @@
+from podgroup_operator.cli import main
+
+main()

@@ -1,0 +1,51 @@
+"""Operator settings from the environment, mapped onto Kopf's settings in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import kopf
+
+from podgroup_operator import API_GROUP
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Config:
+    # Concurrent reconciles; each is I/O-bound on one event loop.
+    workers: int = 16
+    # Watch streams are restarted at least this often: a silently stalled stream heals.
+    watch_server_timeout: int = 300
+    watch_client_timeout: int = 330
+    # Long enough to ride out an API server restart without giving up on a request.
+    request_timeout: int = 60
+
+    @classmethod
+    def from_env(cls) -> Config:
+        return cls(
+            workers=_env_int("PGO_WORKERS", cls.workers),
+            watch_server_timeout=_env_int("PGO_WATCH_SERVER_TIMEOUT", cls.watch_server_timeout),
+            watch_client_timeout=_env_int("PGO_WATCH_CLIENT_TIMEOUT", cls.watch_client_timeout),
+            request_timeout=_env_int("PGO_REQUEST_TIMEOUT", cls.request_timeout),
+        )
+
+    def apply(self, settings: kopf.OperatorSettings) -> None:
+        settings.watching.server_timeout = self.watch_server_timeout
+        settings.watching.client_timeout = self.watch_client_timeout
+        settings.watching.connect_timeout = 10
+        settings.networking.request_timeout = self.request_timeout
+        settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30, 60]
+        # Own prefixes, so nothing collides with another Kopf operator on the same objects.
+        settings.persistence.finalizer = f"{API_GROUP}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=API_GROUP, key="last-handled-configuration"
+        )
+        # Logs stay logs; only the operator's own events are posted to objects.
+        settings.posting.level = 100
+        settings.execution.max_workers = 4

@@ -1,0 +1,15 @@
+"""Names, labels and annotations the operator puts on member pods."""
+
+from podgroup_operator import API_GROUP
+
+GROUP_LABEL = f"{API_GROUP}/name"
+ROLE_LABEL = f"{API_GROUP}/role"
+INDEX_LABEL = f"{API_GROUP}/index"
+GANG_GATE = f"{API_GROUP}/gang"
+# Hash of the role's template the pod was built from: a changed template is visible per pod.
+TEMPLATE_HASH_ANNOTATION = f"{API_GROUP}/template-hash"
+
+
+def member_name(group: str, role: str, index: int) -> str:
+    """Stable pod name of one member: creating it twice is refused by the API server."""
+    return f"{group}-{role}-{index}"

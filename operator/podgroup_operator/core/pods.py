@@ -1,0 +1,65 @@
+"""The pod manifest of one member, built from its role's template."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from podgroup_operator import API_GROUP, API_VERSION, KIND
+from podgroup_operator.core.labels import (
+    GROUP_LABEL,
+    INDEX_LABEL,
+    ROLE_LABEL,
+    TEMPLATE_HASH_ANNOTATION,
+)
+from podgroup_operator.core.members import Member
+
+
+def template_hash(template: dict[str, Any]) -> str:
+    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def member_pod(
+    *,
+    group: str,
+    group_uid: str,
+    member: Member,
+    template: dict[str, Any],
+    gates: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A pod owned by the PodGroup (garbage-collected with it), labelled with its role and index."""
+    meta = template.get("metadata") or {}
+    spec = copy.deepcopy(template.get("spec") or {})
+    if gates:
+        existing = [g for g in spec.get("schedulingGates") or [] if g.get("name") not in gates]
+        spec["schedulingGates"] = existing + [{"name": g} for g in gates]
+    labels = {
+        **(meta.get("labels") or {}),
+        GROUP_LABEL: group,
+        ROLE_LABEL: member.role,
+        INDEX_LABEL: str(member.index),
+    }
+    annotations = {**(meta.get("annotations") or {}), TEMPLATE_HASH_ANNOTATION: template_hash(template)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": member.name,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                    "kind": KIND,
+                    "name": group,
+                    "uid": group_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": spec,
+    }

@@ -1,0 +1,115 @@
+"""The status of a PodGroup, computed from its spec and the member pods observed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from podgroup_operator.api.models import Phase, PodGroupSpec, PodGroupStatus, RoleStatus
+from podgroup_operator.core.conditions import PODS_CREATED, READY, set_condition
+from podgroup_operator.core.members import desired_members
+from podgroup_operator.core.observed import ObservedPod
+
+
+def role_counts(spec: PodGroupSpec, members: Sequence[ObservedPod]) -> list[RoleStatus]:
+    counts = []
+    for role in spec.roles:
+        pods = [p for p in members if p.role == role.name and not p.deleting]
+        counts.append(
+            RoleStatus(
+                name=role.name,
+                replicas=role.replicas,
+                scheduled=sum(p.scheduled for p in pods),
+                running=sum(p.phase == "Running" for p in pods),
+                ready=sum(p.ready for p in pods),
+                succeeded=sum(p.phase == "Succeeded" for p in pods),
+                failed=sum(p.phase == "Failed" for p in pods),
+            )
+        )
+    return counts
+
+
+def group_phase(roles: Sequence[RoleStatus]) -> Phase:
+    desired = sum(r.replicas for r in roles)
+    if sum(r.succeeded for r in roles) >= desired:
+        return Phase.SUCCEEDED
+    if any(r.failed for r in roles):
+        return Phase.FAILED
+    if sum(r.running for r in roles) >= desired:
+        return Phase.RUNNING
+    if any(r.scheduled for r in roles):
+        return Phase.SCHEDULING
+    return Phase.PENDING
+
+
+def compute_status(
+    *,
+    group: str,
+    spec: PodGroupSpec,
+    generation: int | None,
+    pods: Iterable[ObservedPod],
+    previous: PodGroupStatus | None,
+    create_error: str | None,
+    created: int = 0,
+    now: datetime,
+) -> PodGroupStatus:
+    """Status from observation only, so a restarted operator computes the same one.
+
+    `create_error` is the API server's refusal of a member pod in this reconcile, if any;
+    `created` counts the pods this reconcile created, which the observation cannot show yet.
+    """
+    wanted = {m.name for m in desired_members(group, spec)}
+    members = [p for p in pods if p.name in wanted]
+    roles = role_counts(spec, members)
+    desired = len(wanted)
+    existing = sum(1 for p in members if not p.deleting) + created
+    ready = sum(r.ready for r in roles)
+
+    conditions = list(previous.conditions or []) if previous else []
+    if create_error:
+        conditions = set_condition(
+            conditions,
+            type=PODS_CREATED,
+            status=False,
+            reason="CreateFailed",
+            message=create_error,
+            generation=generation,
+            now=now,
+        )
+    elif existing < desired:
+        conditions = set_condition(
+            conditions,
+            type=PODS_CREATED,
+            status=False,
+            reason="MembersMissing",
+            message=f"{existing}/{desired} member pods exist",
+            generation=generation,
+            now=now,
+        )
+    else:
+        conditions = set_condition(
+            conditions,
+            type=PODS_CREATED,
+            status=True,
+            reason="AllMembersCreated",
+            message=f"{desired}/{desired} member pods exist",
+            generation=generation,
+            now=now,
+        )
+    conditions = set_condition(
+        conditions,
+        type=READY,
+        status=ready >= desired,
+        reason="AllMembersReady" if ready >= desired else "MembersNotReady",
+        message=f"{ready}/{desired} members ready",
+        generation=generation,
+        now=now,
+    )
+    return PodGroupStatus(
+        phase=group_phase(roles),
+        observed_generation=generation,
+        conditions=conditions,
+        roles=roles,
+        ready_members=f"{ready}/{desired}",
+        restarts=(previous.restarts if previous and previous.restarts is not None else 0),
+    )

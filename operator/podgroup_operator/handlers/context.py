@@ -1,0 +1,31 @@
+"""What the handlers share: the writer, the work queue, the indexes, the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from podgroup_operator.k8s.adapter import ClusterWriter
+from podgroup_operator.runtime.workqueue import WorkQueue
+
+GroupKey = tuple[str, str]  # (namespace, name)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class OperatorContext:
+    writer: ClusterWriter
+    queue: WorkQueue
+    groups: kopf.Index[GroupKey, dict[str, Any]]
+    member_pods: kopf.Index[GroupKey, Any]
+    clock: Callable[[], datetime] = utcnow
+    # The last status written per group: an observation of our own write that the watch
+    # may not have delivered yet, so the same status is not written (or announced) twice.
+    last_status: dict[GroupKey, dict[str, Any]] = field(default_factory=dict)

@@ -1,0 +1,27 @@
+"""Kopf indexes: the operator's in-memory view of PodGroups and their pods. Kopf fills them
+from its watches before any handler runs, so a reconcile never starts from a partial view."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import kopf
+
+from podgroup_operator import API_GROUP, API_VERSION, PLURAL
+from podgroup_operator.core.labels import GROUP_LABEL
+from podgroup_operator.core.observed import ObservedPod, observe_pod
+
+
+@kopf.index(API_GROUP, API_VERSION, PLURAL)
+def groups(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(namespace or "", name): copy.deepcopy(dict(body))}
+
+
+@kopf.index("pods", labels={GROUP_LABEL: kopf.PRESENT})
+def member_pods(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], ObservedPod]:
+    return {(namespace or "", labels[GROUP_LABEL]): observe_pod(body)}

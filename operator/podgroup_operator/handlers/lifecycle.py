@@ -1,0 +1,36 @@
+"""Operator start and stop: settings, the API client, the work queue."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import kopf
+
+from podgroup_operator.config import Config
+from podgroup_operator.handlers.context import GroupKey, OperatorContext
+from podgroup_operator.handlers.reconcile import reconcile
+from podgroup_operator.k8s.adapter import ClusterWriter
+from podgroup_operator.k8s.client import api_client
+from podgroup_operator.runtime.workqueue import WorkQueue
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
+    config = Config.from_env()
+    config.apply(settings)
+    memo.api = await api_client()
+    queue = WorkQueue(lambda key: reconcile(ctx, cast(GroupKey, key)), workers=config.workers)
+    ctx = OperatorContext(
+        writer=ClusterWriter(memo.api),
+        queue=queue,
+        groups=kwargs["groups"],
+        member_pods=kwargs["member_pods"],
+    )
+    memo.ctx = ctx
+    queue.start()
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    await memo.ctx.queue.stop()
+    await memo.api.close()

@@ -1,0 +1,25 @@
+"""Watch events only enqueue the affected PodGroup; the reconcile does the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from podgroup_operator import API_GROUP, API_VERSION, PLURAL
+from podgroup_operator.core.labels import GROUP_LABEL
+
+
+@kopf.on.event(API_GROUP, API_VERSION, PLURAL)
+def podgroup_changed(namespace: str | None, name: str, type: str, memo: kopf.Memo, **_: Any) -> None:
+    key = (namespace or "", name)
+    if type == "DELETED":
+        memo.ctx.queue.forget(key)
+        memo.ctx.last_status.pop(key, None)
+    else:
+        memo.ctx.queue.add(key)
+
+
+@kopf.on.event("pods", labels={GROUP_LABEL: kopf.PRESENT})
+def member_pod_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+    memo.ctx.queue.add((namespace or "", labels[GROUP_LABEL]))

@@ -1,0 +1,112 @@
+"""The one place that writes to the cluster. Every write tolerates having been done already
+(409 on create, 404 on delete), so a reconcile repeated after a crash is harmless."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from podgroup_operator import API_GROUP, API_VERSION, KIND, PLURAL
+from podgroup_operator.core.conditions import Event
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    namespace: str
+    name: str
+    uid: str
+
+
+def api_message(exc: ApiException) -> str:
+    """The API server's own words for a refusal (its Status message), else the HTTP reason."""
+    try:
+        return str(json.loads(exc.body or b"").get("message") or exc.reason)
+    except (TypeError, ValueError):
+        return f"{exc.status} {exc.reason}"
+
+
+class ClusterWriter:
+    # The client's hints name its model classes; it serializes plain dicts the same way,
+    # and the operator builds manifests as dicts in core/. Hence the arg-type ignores.
+    def __init__(self, api: client.ApiClient) -> None:
+        self._core = client.CoreV1Api(api)
+        self._custom = client.CustomObjectsApi(api)
+
+    async def create_pod(self, namespace: str, body: dict[str, Any]) -> str | None:
+        """Create a member pod. Returns the API server's refusal message, or None when the pod
+        exists afterwards (created now, or already there)."""
+        try:
+            await self._core.create_namespaced_pod(namespace, body)  # type: ignore[arg-type]
+        except ApiException as exc:
+            if exc.status == 409:
+                return None
+            if exc.status in (400, 403, 404, 422):  # refused: the template, a quota, the namespace
+                return api_message(exc)
+            raise
+        return None
+
+    async def delete_pod(self, namespace: str, name: str, uid: str) -> None:
+        """Delete exactly the pod observed (uid precondition): never a newer pod of the same name."""
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+        try:
+            await self._core.delete_namespaced_pod(name, namespace, body=options)
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        try:
+            await self._custom.patch_namespaced_custom_object_status(
+                API_GROUP,
+                API_VERSION,
+                namespace,
+                PLURAL,
+                name,
+                {"status": status},
+                _content_type="application/merge-patch+json",
+            )  # type: ignore[call-arg]
+        except ApiException as exc:
+            if exc.status != 404:  # the group is gone; nothing to report on
+                raise
+
+    async def post_event(self, group: GroupRef, event: Event, now: datetime) -> None:
+        """An event on the PodGroup. Losing one is better than failing the reconcile for it."""
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "metadata": {"generateName": f"{group.name}.", "namespace": group.namespace},
+            "involvedObject": {
+                "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                "kind": KIND,
+                "namespace": group.namespace,
+                "name": group.name,
+                "uid": group.uid,
+            },
+            "type": event.type,
+            "reason": event.reason,
+            "message": event.message[:1024],
+            "source": {"component": "podgroup-operator"},
+            "reportingComponent": "podgroup.dev/operator",
+            "reportingInstance": os.environ.get("POD_NAME", "podgroup-operator"),
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            await self._core.create_namespaced_event(group.namespace, body)  # type: ignore[arg-type]
+        except ApiException as exc:
+            logger.warning(
+                "could not post event %s on %s/%s: %s",
+                event.reason,
+                group.namespace,
+                group.name,
+                api_message(exc),
+            )
