@@ -1,0 +1,67 @@
+# Settings and helpers shared by hack/node/up.sh and hack/node/down.sh. Sourced, not executed.
+# shellcheck shell=bash
+#
+# The real node "real-0" runs as host processes: a private containerd (+ runc shims), the
+# kubelet, and metrics-server. What each of them could leave on the machine is kept in one
+# of four places, all cleaned by down.sh:
+#   - files:    $NODE_DIR (= $CLUSTER_DIR/node)
+#   - mounts:   a private mount namespace, pinned at $NODE_DIR/ns/mnt. containerd, its shims
+#               and the kubelet run in it, so every rootfs, shm, netns and volume mount they
+#               make is invisible to the host and disappears with the namespace.
+#   - network:  the bridge $BRIDGE (host address $NODE_IP) and the pods' veths/netns
+#   - cgroups:  the subtree $CGROUP_ROOT in each cgroup hierarchy
+NODE_HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib.sh
+source "$NODE_HACK_DIR/../lib.sh"
+
+NODE_NAME=real-0
+NODE_DIR=$CLUSTER_DIR/node
+LOG_DIR=$NODE_DIR/logs                 # lib.sh's start() logs to $LOG_DIR/<name>.log
+NODE_PKI=$NODE_DIR/pki
+NS_DIR=$NODE_DIR/ns
+NS_FILE=$NS_DIR/mnt
+UNAVAILABLE=$NODE_DIR/unavailable
+CONTAINERD_DIR=$NODE_DIR/containerd
+CONTAINERD_SOCK=$CONTAINERD_DIR/containerd.sock
+KUBELET_DIR=$NODE_DIR/kubelet
+# The pods' network: a bridge that is obviously ours, whose address is also the node's
+# address (kubelet --node-ip). Pods reach the API server through it (it binds 0.0.0.0),
+# and no packet for it ever leaves this machine.
+BRIDGE=pgo-cni0
+NODE_IP=${CLUSTER_HOST_IP:-10.244.0.1}
+POD_CIDR=${POD_CIDR:-10.244.0.0/24}
+CNI_NETWORK=pgo-pods
+CGROUP_ROOT=/pgo-kubelet
+KUBELET_PORT=${KUBELET_PORT:-10250}
+KUBELET_HEALTHZ_PORT=${KUBELET_HEALTHZ_PORT:-10248}
+METRICS_SERVER_PORT=${METRICS_SERVER_PORT:-26445}
+# Host folders that containerd/CNI hard-code; inside our mount namespace they are bind
+# mounts of folders under $NODE_DIR, so nothing is written to the host's copies.
+#   /run/containerd: runc shim sockets (/run/containerd/s/<hash>)
+#   /var/lib/cni:    libcni's result cache
+REDIRECTED_DIRS=(/run/containerd /var/lib/cni)
+
+KUBECTL=$(bin kubectl "$KUBE_VERSION")
+export KUBECONFIG=${KUBECONFIG:-$CLUSTER_DIR/kubeconfig}
+
+log() { printf '[node] %s\n' "$*" >&2; }
+
+kubectl_() { "$KUBECTL" --request-timeout=10s "$@"; }
+ctr_() { ctr -a "$CONTAINERD_SOCK" -n k8s.io "$@"; }
+
+# in_ns CMD...: run CMD inside the node's mount namespace.
+in_ns() { nsenter --mount="$NS_FILE" -- "$@"; }
+ns_alive() { mountpoint -q "$NS_FILE" 2>/dev/null || findmnt -rn "$NS_FILE" >/dev/null 2>&1; }
+
+cgroup_v2() { [[ $(stat -fc %T /sys/fs/cgroup) == cgroup2fs ]]; }
+
+# The cgroup hierarchies to create $CGROUP_ROOT in: every v1 hierarchy (cpu, memory,
+# name=systemd, ...), or the v2 root. A hybrid machine's extra "unified" v2 mount is not
+# used by the kubelet's cgroupfs driver.
+cgroup_dirs() {
+  if cgroup_v2; then echo /sys/fs/cgroup; return; fi
+  awk '$3 == "cgroup" {print $2}' /proc/self/mounts
+}
+
+# Every mounted cgroup hierarchy, v1 and v2 (where down.sh looks for leftovers).
+all_cgroup_dirs() { awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/self/mounts; }
