@@ -15,6 +15,11 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
 @dataclass(frozen=True)
 class Config:
     # Concurrent reconciles; each is I/O-bound on one event loop.
@@ -24,6 +29,15 @@ class Config:
     watch_client_timeout: int = 330
     # Long enough to ride out an API server restart without giving up on a request.
     request_timeout: int = 60
+    # Gang admission: backoff after a rollback doubles from base up to max; a gang that has
+    # waited `starvation` seconds is no longer passed by gangs behind it.
+    gang_backoff_base_seconds: float = 10.0
+    gang_backoff_max_seconds: float = 300.0
+    gang_starvation_seconds: float = 600.0
+    admission_debounce_seconds: float = 0.05
+    # Writes in flight at once: Kopf has no client-side rate limiter, so the operator bounds its own.
+    max_concurrent_writes: int = 32
+    metrics_port: int = 8080
 
     @classmethod
     def from_env(cls) -> Config:
@@ -32,6 +46,13 @@ class Config:
             watch_server_timeout=_env_int("PGO_WATCH_SERVER_TIMEOUT", cls.watch_server_timeout),
             watch_client_timeout=_env_int("PGO_WATCH_CLIENT_TIMEOUT", cls.watch_client_timeout),
             request_timeout=_env_int("PGO_REQUEST_TIMEOUT", cls.request_timeout),
+            gang_backoff_base_seconds=_env_float(
+                "PGO_GANG_BACKOFF_BASE_SECONDS", cls.gang_backoff_base_seconds
+            ),
+            gang_backoff_max_seconds=_env_float("PGO_GANG_BACKOFF_MAX_SECONDS", cls.gang_backoff_max_seconds),
+            gang_starvation_seconds=_env_float("PGO_GANG_STARVATION_SECONDS", cls.gang_starvation_seconds),
+            max_concurrent_writes=_env_int("PGO_MAX_CONCURRENT_WRITES", cls.max_concurrent_writes),
+            metrics_port=_env_int("PGO_METRICS_PORT", cls.metrics_port),
         )
 
     def apply(self, settings: kopf.OperatorSettings) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import ClassVar
 from pathlib import Path
 
 import pytest
@@ -32,32 +33,62 @@ def crd_installed(api: client.ApiClient) -> None:
     kubectl("wait", "--for=condition=Established", "crd/podgroups.podgroup.dev", "--timeout=60s")
 
 
+class OperatorProcess:
+    """The operator as its own process, as users run it; tests may kill and restart it."""
+
+    env: ClassVar[dict[str, str]] = {
+        # Short backoffs keep rollback tests quick; the defaults are for production.
+        "PGO_GANG_BACKOFF_BASE_SECONDS": "2",
+        "PGO_GANG_BACKOFF_MAX_SECONDS": "10",
+    }
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = REPO / ".cluster/logs/operator-e2e.log"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "podgroup_operator", "run"],
+                env={**os.environ, **self.env, "KUBECONFIG": kubeconfig()},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup handlers run, as in a crash or an OOM kill."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @pytest.fixture(scope="session")
-def operator(crd_installed: None) -> Iterator[subprocess.Popen[bytes]]:
-    """The operator as its own process, as users run it; stopped by PID at the end."""
+def operator(crd_installed: None) -> Iterator[OperatorProcess | None]:
     if os.environ.get("PGO_E2E_EXTERNAL_OPERATOR"):
-        yield None  # type: ignore[misc]  # deployed in the cluster by the caller
+        yield None  # deployed in the cluster by the caller
         return
-    log_dir = REPO / ".cluster/logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / "operator-e2e.log", "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "podgroup_operator", "run"],
-            env={**os.environ, "KUBECONFIG": kubeconfig()},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    op = OperatorProcess()
+    op.start()
+    yield op
+    op.stop()
 
 
 @pytest.fixture
-def namespace(api: client.ApiClient, operator: subprocess.Popen[bytes]) -> Iterator[str]:
+def namespace(api: client.ApiClient, operator: OperatorProcess | None) -> Iterator[str]:
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     core = client.CoreV1Api(api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from kubernetes import client
 
 from tests.e2e.cluster import eventually, kubectl
+from tests.e2e.conftest import OperatorProcess
 from tests.e2e.podgroups import PodGroups, podgroup, role
 
 
@@ -103,7 +103,7 @@ def test_scaling_down_removes_highest_indexes_and_up_adds_them(groups: PodGroups
 
 
 def test_template_refused_by_api_server_becomes_condition_and_event(
-    groups: PodGroups, operator: subprocess.Popen[bytes]
+    groups: PodGroups, operator: OperatorProcess | None
 ) -> None:
     bad = role("w", 2)
     bad["template"]["spec"]["containers"][0]["name"] = "Not_A_DNS_Label"
@@ -124,7 +124,7 @@ def test_template_refused_by_api_server_becomes_condition_and_event(
     assert groups.pods("badtpl") == []
     # Another group is not affected, and the operator is still alive, not crash-looping.
     eventually(lambda: running_pods(groups, "good", 1), what="the good group running")
-    assert operator is None or operator.poll() is None
+    assert operator is None or operator.alive()
 
 
 def test_deleting_the_group_garbage_collects_its_pods(groups: PodGroups) -> None:

@@ -199,6 +199,21 @@ class RoleStatus(_Model):
     failed: int = Field(default=0, ge=0, description="Pods in phase Failed.")
 
 
+class GangStatus(_Model):
+    """The record of gang admissions, kept so a restarted operator backs off the same way."""
+
+    admitted_time: Timestamp | None = Field(
+        default=None, description="When the gang was last released to kube-scheduler."
+    )
+    rollbacks: int = Field(
+        default=0, ge=0, description="Placements rolled back because the schedule timeout passed."
+    )
+    last_rollback_time: Timestamp | None = Field(default=None, description="When the last rollback happened.")
+    next_attempt_time: Timestamp | None = Field(
+        default=None, description="Earliest time the gang is considered again after a rollback (backoff)."
+    )
+
+
 class PodGroupStatus(_Model):
     """Observed state of a PodGroup, written by the operator."""
 
@@ -222,6 +237,7 @@ class PodGroupStatus(_Model):
     restarts: int | None = Field(
         default=None, ge=0, description="Number of restarts performed on the group's members."
     )
+    gang: GangStatus | None = Field(default=None, description="Gang admission record.")
 
 
 class PodGroup(_Model):

@@ -11,9 +11,13 @@ from podgroup_operator.api.models import Condition, ConditionStatus
 # Condition types of a PodGroup.
 PODS_CREATED = "PodsCreated"
 READY = "Ready"
+GANG_SCHEDULED = "GangScheduled"
+# True while at least the gang's minimum of members is Running and Ready (a runtime signal,
+# not only "initially scheduled").
+GANG_READY = "GangReady"
 
 # Reasons of a False condition that say "not yet" rather than "something is wrong".
-PROGRESS_REASONS = frozenset({"MembersMissing", "MembersNotReady"})
+PROGRESS_REASONS = frozenset({"MembersMissing", "MembersNotReady", "Waiting", "BelowMinimum"})
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,11 @@ def transition_events(before: Sequence[Condition], after: Sequence[Condition]) -
         failing = c.status != ConditionStatus.TRUE
         if prev is None and (not failing or c.reason in PROGRESS_REASONS):
             continue
-        if prev is not None and (prev.status, prev.reason, prev.message) == (c.status, c.reason, c.message):
-            continue
+        if (
+            prev is not None
+            and (prev.status, prev.reason) == (c.status, c.reason)
+            and (prev.message == c.message or c.reason in PROGRESS_REASONS)
+        ):
+            continue  # unchanged, or only a progress count moved
         events.append(Event("Warning" if failing else "Normal", c.reason, c.message))
     return events

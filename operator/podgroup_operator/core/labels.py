@@ -13,3 +13,9 @@ TEMPLATE_HASH_ANNOTATION = f"{API_GROUP}/template-hash"
 def member_name(group: str, role: str, index: int) -> str:
     """Stable pod name of one member: creating it twice is refused by the API server."""
     return f"{group}-{role}-{index}"
+
+
+# Written when the gang planner releases a member: when, and to which node it was pinned.
+# Both are read back after a restart: the reservation and the schedule timeout follow from them.
+ADMITTED_AT_ANNOTATION = f"{API_GROUP}/admitted-at"
+PLANNED_NODE_ANNOTATION = f"{API_GROUP}/planned-node"

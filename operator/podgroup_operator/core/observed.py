@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from podgroup_operator.core.labels import GROUP_LABEL, INDEX_LABEL, ROLE_LABEL
+from podgroup_operator.core.labels import (
+    ADMITTED_AT_ANNOTATION,
+    GANG_GATE,
+    GROUP_LABEL,
+    INDEX_LABEL,
+    PLANNED_NODE_ANNOTATION,
+    ROLE_LABEL,
+)
+from podgroup_operator.core.placement import Constraints, constraints_of
+from podgroup_operator.core.resources import Resources, pod_requests
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,11 @@ class ObservedPod:
     scheduling_gates: tuple[str, ...]
     restart_count: int
     owner_uid: str | None  # uid of the controlling owner, if any
+    requests: Resources = field(default_factory=dict)
+    constraints: Constraints = field(default_factory=lambda: Constraints({}, (), ()))
+    priority: int = 0
+    admitted_at: datetime | None = None
+    planned_node: str | None = None
 
     @property
     def scheduled(self) -> bool:
@@ -30,7 +47,16 @@ class ObservedPod:
     @property
     def active(self) -> bool:
         """Counts as a live member: not terminating and not finished."""
-        return not self.deleting and self.phase not in ("Succeeded", "Failed")
+        return not self.deleting and self.phase not in TERMINAL_PHASES
+
+    @property
+    def gang_gated(self) -> bool:
+        return GANG_GATE in self.scheduling_gates
+
+    @property
+    def released(self) -> bool:
+        """Active and let through to kube-scheduler: bound, or holding a reservation."""
+        return self.active and not self.gang_gated
 
 
 def _index(labels: Mapping[str, str]) -> int | None:
@@ -43,6 +69,20 @@ def _controller_uid(metadata: Mapping[str, Any]) -> str | None:
         if ref.get("controller"):
             return ref.get("uid")
     return None
+
+
+def _timestamp(raw: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _requests_or_empty(spec: Mapping[str, Any]) -> Resources:
+    try:
+        return pod_requests(spec)
+    except ValueError:
+        return {}  # the API server validates quantities; this only guards odd objects
 
 
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
@@ -65,7 +105,26 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         scheduling_gates=tuple(g.get("name", "") for g in spec.get("schedulingGates") or []),
         restart_count=restarts,
         owner_uid=_controller_uid(metadata),
+        requests=_requests_or_empty(spec),
+        constraints=constraints_of(spec),
+        priority=int(spec.get("priority") or 0),
+        admitted_at=_timestamp((metadata.get("annotations") or {}).get(ADMITTED_AT_ANNOTATION)),
+        planned_node=(metadata.get("annotations") or {}).get(PLANNED_NODE_ANNOTATION),
     )
+
+
+def node_usage(pod: Mapping[str, Any]) -> tuple[str, Resources] | None:
+    """The node whose capacity the pod holds and what it requests there, if any: a bound pod
+    holds its node until it finishes or is gone; a released but unbound member holds the node
+    it was planned onto (a reservation)."""
+    status = pod.get("status") or {}
+    if status.get("phase") in TERMINAL_PHASES:
+        return None
+    spec = pod.get("spec") or {}
+    node = spec.get("nodeName") or None
+    if node is None and not spec.get("schedulingGates"):
+        node = ((pod.get("metadata") or {}).get("annotations") or {}).get(PLANNED_NODE_ANNOTATION)
+    return (node, _requests_or_empty(spec)) if node else None
 
 
 def group_of(pod: Mapping[str, Any]) -> str | None:

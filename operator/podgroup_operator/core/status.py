@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from podgroup_operator.api.models import Phase, PodGroupSpec, PodGroupStatus, RoleStatus
-from podgroup_operator.core.conditions import PODS_CREATED, READY, set_condition
+from podgroup_operator.api.models import GangStatus, Phase, PodGroupSpec, PodGroupStatus, RoleStatus
+from podgroup_operator.core.conditions import GANG_READY, GANG_SCHEDULED, PODS_CREATED, READY, set_condition
+from podgroup_operator.core.gang_state import gang_minimum, is_admitted
 from podgroup_operator.core.members import desired_members
 from podgroup_operator.core.observed import ObservedPod
 
@@ -29,17 +30,17 @@ def role_counts(spec: PodGroupSpec, members: Sequence[ObservedPod]) -> list[Role
     return counts
 
 
-def group_phase(roles: Sequence[RoleStatus]) -> Phase:
+def group_phase(roles: Sequence[RoleStatus], minimum: int, admitted: bool) -> Phase:
+    """Pending while the gang waits at its gates, Scheduling once released until its minimum
+    runs, then Running."""
     desired = sum(r.replicas for r in roles)
     if sum(r.succeeded for r in roles) >= desired:
         return Phase.SUCCEEDED
     if any(r.failed for r in roles):
         return Phase.FAILED
-    if sum(r.running for r in roles) >= desired:
+    if sum(r.running for r in roles) >= minimum:
         return Phase.RUNNING
-    if any(r.scheduled for r in roles):
-        return Phase.SCHEDULING
-    return Phase.PENDING
+    return Phase.SCHEDULING if admitted else Phase.PENDING
 
 
 def compute_status(
@@ -51,12 +52,16 @@ def compute_status(
     previous: PodGroupStatus | None,
     create_error: str | None,
     created: int = 0,
+    gang: GangStatus | None = None,
+    waiting_message: str | None = None,
     now: datetime,
 ) -> PodGroupStatus:
     """Status from observation only, so a restarted operator computes the same one.
 
     `create_error` is the API server's refusal of a member pod in this reconcile, if any;
     `created` counts the pods this reconcile created, which the observation cannot show yet.
+    `gang` is the admission record to keep; `waiting_message` the planner's word on why the
+    gang is not admitted yet.
     """
     wanted = {m.name for m in desired_members(group, spec)}
     members = [p for p in pods if p.name in wanted]
@@ -105,11 +110,40 @@ def compute_status(
         generation=generation,
         now=now,
     )
+    minimum = sum(gang_minimum(spec).values())
+    admitted = is_admitted(spec, members)
+    if admitted:
+        scheduled = (True, "Admitted", f"the gang's minimum of {minimum} pods was released to the scheduler")
+    elif gang and gang.next_attempt_time and gang.next_attempt_time > now:
+        when = gang.next_attempt_time.isoformat()
+        scheduled = (False, "BackingOff", f"rolled back {gang.rollbacks} time(s); next attempt after {when}")
+    else:
+        scheduled = (False, "Waiting", waiting_message or f"waiting for room for {minimum} pods at once")
+    conditions = set_condition(
+        conditions,
+        type=GANG_SCHEDULED,
+        status=scheduled[0],
+        reason=scheduled[1],
+        message=scheduled[2],
+        generation=generation,
+        now=now,
+    )
+    healthy = sum(1 for p in members if p.active and p.phase == "Running" and p.ready)
+    conditions = set_condition(
+        conditions,
+        type=GANG_READY,
+        status=healthy >= minimum,
+        reason="MinimumReady" if healthy >= minimum else "BelowMinimum",
+        message=f"{healthy} members running and ready; the gang needs {minimum}",
+        generation=generation,
+        now=now,
+    )
     return PodGroupStatus(
-        phase=group_phase(roles),
+        phase=group_phase(roles, minimum, admitted),
         observed_generation=generation,
         conditions=conditions,
         roles=roles,
         ready_members=f"{ready}/{desired}",
         restarts=(previous.restarts if previous and previous.restarts is not None else 0),
+        gang=gang,
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from podgroup_operator.config import Config
 from podgroup_operator.k8s.adapter import ClusterWriter
 from podgroup_operator.runtime.workqueue import WorkQueue
 
@@ -25,7 +26,12 @@ class OperatorContext:
     queue: WorkQueue
     groups: kopf.Index[GroupKey, dict[str, Any]]
     member_pods: kopf.Index[GroupKey, Any]
+    nodes: kopf.Index[str, Any]
+    node_pods: kopf.Index[str, Any]
+    config: Config = field(default_factory=Config)
     clock: Callable[[], datetime] = utcnow
     # The last status written per group: an observation of our own write that the watch
     # may not have delivered yet, so the same status is not written (or announced) twice.
     last_status: dict[GroupKey, dict[str, Any]] = field(default_factory=dict)
+    # The gang planner's latest word on each waiting gang (recomputed on every pass).
+    waiting: dict[GroupKey, str] = field(default_factory=dict)

@@ -10,7 +10,9 @@ import kopf
 
 from podgroup_operator import API_GROUP, API_VERSION, PLURAL
 from podgroup_operator.core.labels import GROUP_LABEL
-from podgroup_operator.core.observed import ObservedPod, observe_pod
+from podgroup_operator.core.observed import ObservedPod, node_usage, observe_pod
+from podgroup_operator.core.placement import NodeInfo, observe_node
+from podgroup_operator.core.resources import Resources
 
 
 @kopf.index(API_GROUP, API_VERSION, PLURAL)
@@ -25,3 +27,15 @@ def member_pods(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[tuple[str, str], ObservedPod]:
     return {(namespace or "", labels[GROUP_LABEL]): observe_pod(body)}
+
+
+@kopf.index("nodes")
+def nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, NodeInfo]:
+    return {name: observe_node(body)}
+
+
+@kopf.index("pods")
+def node_pods(body: kopf.Body, **_: Any) -> dict[str, Resources] | None:
+    """What every pod holds on its node (bound, or reserved by a gang release)."""
+    usage = node_usage(body)
+    return {usage[0]: usage[1]} if usage else None

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any, cast
 
 import kopf
+from prometheus_client import start_http_server
 
 from podgroup_operator.config import Config
+from podgroup_operator.handlers.admission import GangAdmitter
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
 from podgroup_operator.handlers.reconcile import reconcile
 from podgroup_operator.k8s.adapter import ClusterWriter
 from podgroup_operator.k8s.client import api_client
+from podgroup_operator.metrics import REGISTRY
 from podgroup_operator.runtime.workqueue import WorkQueue
 
 
@@ -25,12 +28,20 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
         queue=queue,
         groups=kwargs["groups"],
         member_pods=kwargs["member_pods"],
+        nodes=kwargs["nodes"],
+        node_pods=kwargs["node_pods"],
+        config=config,
     )
     memo.ctx = ctx
+    memo.admitter = GangAdmitter(ctx, config)
+    if config.metrics_port:
+        start_http_server(config.metrics_port, registry=REGISTRY)
     queue.start()
+    memo.admitter.start()
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    await memo.admitter.stop()
     await memo.ctx.queue.stop()
     await memo.api.close()

@@ -8,13 +8,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus
-from podgroup_operator.core.conditions import transition_events
+from podgroup_operator.api.models import GangStatus, PodGroupSpec, PodGroupStatus
+from podgroup_operator.core.conditions import Event, transition_events
+from podgroup_operator.core.gang_state import after_rollback, timed_out_release
+from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.members import plan_members
+from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.pods import member_pod
 from podgroup_operator.core.status import compute_status
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
 from podgroup_operator.k8s.adapter import GroupRef
+from podgroup_operator.metrics import GANG_ROLLBACKS
 from podgroup_operator.runtime.workqueue import RetryLater
 
 logger = logging.getLogger(__name__)
@@ -23,6 +27,45 @@ logger = logging.getLogger(__name__)
 def _observed_group(ctx: OperatorContext, key: GroupKey) -> dict[str, Any] | None:
     store = ctx.groups.get(key)
     return next(iter(store), None) if store else None
+
+
+def _gang_record(previous: GangStatus | None, pods: list[ObservedPod]) -> GangStatus | None:
+    """Carry the admission record forward; the release time is read off the members."""
+    released = [p.admitted_at for p in pods if p.released and p.admitted_at is not None]
+    if not released:
+        return previous
+    record = previous or GangStatus()
+    return record.model_copy(update={"admitted_time": min(released)})
+
+
+async def _roll_back(
+    ctx: OperatorContext,
+    group: GroupRef,
+    previous: PodGroupStatus | None,
+    stuck: ObservedPod,
+    pods: list[ObservedPod],
+    timeout: int,
+) -> float:
+    """Release the capacity a partial placement holds: delete every member (they come back
+    gated) and back off. The record is written first, so a crash in between only repeats it."""
+    now = ctx.clock()
+    record = after_rollback(
+        previous.gang if previous else None,
+        now,
+        ctx.config.gang_backoff_base_seconds,
+        ctx.config.gang_backoff_max_seconds,
+    )
+    await ctx.writer.patch_status(group.namespace, group.name, {"gang": record.to_dict()})
+    await asyncio.gather(*(ctx.writer.delete_pod(group.namespace, p.name, p.uid) for p in pods if p.active))
+    GANG_ROLLBACKS.inc()
+    delay = (record.next_attempt_time - now).total_seconds() if record.next_attempt_time else 0
+    message = (
+        f"pod {stuck.name} was not bound within {timeout}s of its release (planned node "
+        f"{stuck.planned_node}); rolled back the gang, next attempt in {delay:.0f}s"
+    )
+    await ctx.writer.post_event(group, Event("Warning", "ScheduleTimeout", message), now)
+    logger.info("PodGroup %s/%s: %s", group.namespace, group.name, message)
+    return delay
 
 
 async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
@@ -38,15 +81,23 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         # The CRD schema refuses what the models refuse; this guards objects stored before it.
         logger.warning("PodGroup %s/%s has an invalid spec: %s", namespace, name, exc)
         return None
+    previous = PodGroupStatus.model_validate(body["status"]) if body.get("status") else None
     pods = list(ctx.member_pods.get(key, []))
-    plan = plan_members(name, group.uid, spec, pods)
+    now = ctx.clock()
 
+    stuck = timed_out_release(spec, pods, now)
+    if stuck is not None:
+        return await _roll_back(ctx, group, previous, stuck, pods, spec.gang.schedule_timeout_seconds)
+
+    plan = plan_members(name, group.uid, spec, pods)
     templates = {role.name: role.template for role in spec.roles}
     results = await asyncio.gather(
         *(
             ctx.writer.create_pod(
                 namespace,
-                member_pod(group=name, group_uid=group.uid, member=m, template=templates[m.role]),
+                member_pod(
+                    group=name, group_uid=group.uid, member=m, template=templates[m.role], gates=(GANG_GATE,)
+                ),
             )
             for m in plan.create
         )
@@ -55,7 +106,6 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     uids = {p.name: p.uid for p in pods}
     await asyncio.gather(*(ctx.writer.delete_pod(namespace, n, uids[n]) for n in plan.delete))
 
-    previous = PodGroupStatus.model_validate(body["status"]) if body.get("status") else None
     status = compute_status(
         group=name,
         spec=spec,
@@ -64,7 +114,9 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         previous=previous,
         create_error=refusals[0] if refusals else None,
         created=sum(1 for err in results if err is None),
-        now=ctx.clock(),
+        gang=_gang_record(previous.gang if previous else None, pods),
+        waiting_message=ctx.waiting.get(key),
+        now=now,
     )
     wire = status.to_dict()
     if wire != (previous.to_dict() if previous else None) and wire != ctx.last_status.get(key):
@@ -75,4 +127,13 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
             await ctx.writer.post_event(group, event, ctx.clock())
     if refusals:
         raise RetryLater(refusals[0])
-    return None
+    return _next_timeout_check(spec, pods, now)
+
+
+def _next_timeout_check(spec: PodGroupSpec, pods: list[ObservedPod], now: Any) -> float | None:
+    """Seconds until the earliest released-but-unbound member reaches the schedule timeout."""
+    pending = [p.admitted_at for p in pods if p.released and not p.scheduled and p.admitted_at]
+    if not pending:
+        return None
+    due = min(pending).timestamp() + spec.gang.schedule_timeout_seconds - now.timestamp()
+    return max(0.1, due + 0.1)

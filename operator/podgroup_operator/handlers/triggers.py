@@ -16,10 +16,20 @@ def podgroup_changed(namespace: str | None, name: str, type: str, memo: kopf.Mem
     if type == "DELETED":
         memo.ctx.queue.forget(key)
         memo.ctx.last_status.pop(key, None)
+        memo.ctx.waiting.pop(key, None)
     else:
         memo.ctx.queue.add(key)
+    memo.admitter.poke()
 
 
-@kopf.on.event("pods", labels={GROUP_LABEL: kopf.PRESENT})
-def member_pod_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
-    memo.ctx.queue.add((namespace or "", labels[GROUP_LABEL]))
+@kopf.on.event("pods")
+def pod_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+    # Any pod that comes, goes or binds changes the room gangs have.
+    memo.admitter.poke()
+    if GROUP_LABEL in labels:
+        memo.ctx.queue.add((namespace or "", labels[GROUP_LABEL]))
+
+
+@kopf.on.event("nodes")
+def node_changed(memo: kopf.Memo, **_: Any) -> None:
+    memo.admitter.poke()

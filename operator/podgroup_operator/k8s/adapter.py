@@ -15,6 +15,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from podgroup_operator import API_GROUP, API_VERSION, KIND, PLURAL
 from podgroup_operator.core.conditions import Event
+from podgroup_operator.core.labels import ADMITTED_AT_ANNOTATION, PLANNED_NODE_ANNOTATION
+from podgroup_operator.core.placement import HOSTNAME_LABEL
+from podgroup_operator.metrics import API_WRITES
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class ClusterWriter:
     async def create_pod(self, namespace: str, body: dict[str, Any]) -> str | None:
         """Create a member pod. Returns the API server's refusal message, or None when the pod
         exists afterwards (created now, or already there)."""
+        API_WRITES.labels("create", "pods").inc()
         try:
             await self._core.create_namespaced_pod(namespace, body)  # type: ignore[arg-type]
         except ApiException as exc:
@@ -56,6 +60,7 @@ class ClusterWriter:
 
     async def delete_pod(self, namespace: str, name: str, uid: str) -> None:
         """Delete exactly the pod observed (uid precondition): never a newer pod of the same name."""
+        API_WRITES.labels("delete", "pods").inc()
         options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
         try:
             await self._core.delete_namespaced_pod(name, namespace, body=options)
@@ -64,6 +69,7 @@ class ClusterWriter:
                 raise
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        API_WRITES.labels("patch", "podgroups/status").inc()
         try:
             await self._custom.patch_namespaced_custom_object_status(
                 API_GROUP,
@@ -77,6 +83,42 @@ class ClusterWriter:
         except ApiException as exc:
             if exc.status != 404:  # the group is gone; nothing to report on
                 raise
+
+    async def release_member(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        node: str,
+        pin_hostname: str | None,
+        remaining_gates: list[str],
+        admitted_at: datetime,
+    ) -> bool:
+        """Remove the gang gate and, in the same write, pin the pod to its planned node and
+        record the release. Returns False when the pod is gone or refused the change."""
+        API_WRITES.labels("patch", "pods").inc()
+        patch: dict[str, Any] = {
+            "metadata": {
+                "annotations": {
+                    ADMITTED_AT_ANNOTATION: admitted_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    PLANNED_NODE_ANNOTATION: node,
+                }
+            },
+            "spec": {"schedulingGates": [{"name": g} for g in remaining_gates] or None},
+        }
+        if pin_hostname is not None:
+            patch["spec"]["nodeSelector"] = {HOSTNAME_LABEL: pin_hostname}
+        try:
+            # A JSON merge patch replaces the gate list; a strategic merge would merge it by name.
+            await self._core.patch_namespaced_pod(
+                name, namespace, patch, _content_type="application/merge-patch+json"
+            )  # type: ignore[call-arg]
+        except ApiException as exc:
+            if exc.status in (404, 409, 422):
+                logger.warning("could not release %s/%s: %s", namespace, name, api_message(exc))
+                return False
+            raise
+        return True
 
     async def post_event(self, group: GroupRef, event: Event, now: datetime) -> None:
         """An event on the PodGroup. Losing one is better than failing the reconcile for it."""
@@ -101,6 +143,7 @@ class ClusterWriter:
             "count": 1,
         }
         try:
+            API_WRITES.labels("create", "events").inc()
             await self._core.create_namespaced_event(group.namespace, body)  # type: ignore[arg-type]
         except ApiException as exc:
             logger.warning(

@@ -1,0 +1,573 @@
+#!/usr/bin/env bash
+# Starts the local cluster's one REAL node, "real-0": a private containerd + runc, Debian's
+# CNI plugins, the built kubelet, and metrics-server (metrics.k8s.io, for `kubectl top`).
+# Called by hack/cluster-up.sh once the control plane is healthy; stopped by hack/node/down.sh.
+# Idempotent: what already runs is left alone (a changed kubelet configuration restarts
+# the kubelet). On failure it prints one line saying why, writes it to
+# $CLUSTER_DIR/node/unavailable (tests skip with that reason) and exits non-zero.
+#
+# Environment:
+#   CLUSTER_DIR, KUBECONFIG     as set by hack/cluster-up.sh (defaults: see hack/lib.sh)
+#   KUBELET_FEATURE_GATES       e.g. "Foo=true,Bar=false" (default: $FEATURE_GATES)
+#   KUBELET_PORT (10250), KUBELET_HEALTHZ_PORT (10248), METRICS_SERVER_PORT (26445)
+#   NODE_READY_TIMEOUT (120)    seconds to wait for the node to become Ready
+#
+# Pods run on real-0 only if they tolerate its taint and select it:
+#   tolerations:  [{key: podgroup.dev/real-node, operator: Exists, effect: NoSchedule}]
+#   nodeSelector: {podgroup.dev/node-kind: real}
+# Images (never pulled): registry.local/tools:1.0 (and :1.0-alt, the same image), with
+# imagePullPolicy IfNotPresent or Never.
+set -Eeuo pipefail
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
+
+KUBELET_FEATURE_GATES=${KUBELET_FEATURE_GATES-${FEATURE_GATES:-}}
+NODE_READY_TIMEOUT=${NODE_READY_TIMEOUT:-120}
+KUBELET=$(bin kubelet "$KUBE_VERSION")
+METRICS_SERVER=$(bin metrics-server "$METRICS_SERVER_VERSION")
+PAUSE_IMAGE=registry.local/pause:3.10
+
+# fail MESSAGE: the one line that says why the node is unavailable.
+fail() {
+  mkdir -p "$NODE_DIR"
+  echo "$*" > "$UNAVAILABLE"
+  printf '[node] real node unavailable: %s\n' "$*" >&2
+  exit 1
+}
+# An unexpected failure still leaves a reason behind (unless fail() already wrote one,
+# e.g. from inside a command substitution).
+trap '[[ -s $UNAVAILABLE ]] || fail "hack/node/up.sh failed at line $LINENO: $BASH_COMMAND"; exit 1' ERR
+
+# poll SECONDS CMD...: true once CMD succeeds, false after SECONDS.
+poll() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.5
+  done
+}
+
+# why_exited NAME: the most telling line of a process's log (its last error).
+why_exited() {
+  local f=$LOG_DIR/$1.log line
+  # A flag error (cobra prints it first), else the last error-level line, else the last line.
+  line=$(grep -m1 '^Error: ' "$f" 2>/dev/null) \
+    || line=$(grep -E 'command failed|level=(fatal|error)|^[EF][0-9]{4} ' "$f" 2>/dev/null | tail -1) \
+    || line=$(tail -1 "$f" 2>/dev/null) || true
+  echo "$line (log: $f)" | cut -c1-400
+}
+
+preflight() {
+  ((EUID == 0)) || fail "hack/node/up.sh needs root (it runs containerd, runc and the kubelet)"
+  [[ $(uname -s) == Linux ]] || fail "the real node needs Linux"
+  "$NODE_HACK_DIR/install-deps.sh" >&2 || fail "could not install the node's Debian packages (hack/node/install-deps.sh)"
+  local b
+  for b in "$KUBELET" "$METRICS_SERVER" "$KUBECTL"; do
+    [[ -x $b ]] || fail "missing $b: run hack/build-binaries.sh kubelet metrics-server kubectl"
+  done
+  [[ -f $PKI_DIR/ca.crt && -f $PKI_DIR/ca.key ]] || fail "missing the cluster CA $PKI_DIR/ca.{crt,key} (hack/pki.sh)"
+  kubectl_ get --raw /readyz >/dev/null 2>&1 || fail "the API server is not reachable with KUBECONFIG=$KUBECONFIG"
+  if ! cgroup_v2; then
+    local c
+    for c in cpu cpuacct cpuset memory pids; do
+      awk -v c="$c" '$3 == "cgroup" && ("," $4 ",") ~ ("," c ",") {found = 1} END {exit !found}' /proc/self/mounts \
+        || fail "cgroup v1 controller '$c' is not mounted"
+    done
+  fi
+  # Unix socket paths are limited to 108 bytes (containerd adds ".ttrpc").
+  ((${#CONTAINERD_SOCK} < 100)) || fail "CLUSTER_DIR is too long for containerd's socket path: $CONTAINERD_SOCK"
+  local owner
+  owner=$(ip -o -4 addr show to "$NODE_IP/32" | awk '{print $2}' | grep -vx "$BRIDGE" | head -1 || true)
+  [[ -z $owner ]] || fail "the node address $NODE_IP is already on interface $owner"
+}
+
+# ---------------------------------------------------------------- certificates
+
+# sign NAME SUBJECT EXTKEYUSAGE [SANS]: a key and a certificate signed by the cluster CA,
+# in $NODE_PKI, kept while it still verifies against that CA.
+sign() {
+  local name=$1 subj=$2 eku=$3 sans=${4:-} crt=$NODE_PKI/$1.crt
+  if [[ -f $crt ]] && openssl verify -CAfile "$PKI_DIR/ca.crt" "$crt" >/dev/null 2>&1; then return; fi
+  openssl req -newkey rsa:2048 -nodes -keyout "$NODE_PKI/$name.key" -out "$NODE_PKI/$name.csr" -subj "$subj" 2>/dev/null
+  {
+    echo "basicConstraints=CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$eku"
+    [[ -z $sans ]] || echo "subjectAltName=$sans"
+  } > "$NODE_PKI/$name.ext"
+  # Our own serial file: the cluster's pki.sh owns $PKI_DIR/ca.srl.
+  openssl x509 -req -in "$NODE_PKI/$name.csr" -CA "$PKI_DIR/ca.crt" -CAkey "$PKI_DIR/ca.key" \
+    -CAserial "$NODE_PKI/ca.srl" -CAcreateserial -out "$crt" -days 3650 -extfile "$NODE_PKI/$name.ext" 2>/dev/null
+  rm -f "$NODE_PKI/$name.csr" "$NODE_PKI/$name.ext"
+}
+
+# kubeconfig NAME: $NODE_DIR/NAME.kubeconfig using the client certificate $NODE_PKI/NAME-client.
+kubeconfig() {
+  cat > "$NODE_DIR/$1.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster: {server: "$APISERVER", certificate-authority: "$PKI_DIR/ca.crt"}
+users:
+- name: $1
+  user: {client-certificate: "$NODE_PKI/$1-client.crt", client-key: "$NODE_PKI/$1-client.key"}
+contexts:
+- name: local
+  context: {cluster: local, user: $1}
+current-context: local
+KC
+}
+
+setup_pki() {
+  mkdir -p "$NODE_PKI"
+  chmod 700 "$NODE_PKI"
+  # The Node authorizer and NodeRestriction know the kubelet by this name and group.
+  sign kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
+  sign kubelet-serving "/CN=$NODE_NAME" serverAuth "IP:$NODE_IP,IP:127.0.0.1,DNS:$NODE_NAME"
+  sign metrics-server-client "/CN=system:metrics-server" clientAuth
+  # The aggregator checks the name <service>.<namespace>.svc against the caBundle (our CA).
+  sign metrics-server-serving "/CN=metrics-server.kube-system.svc" serverAuth \
+    "DNS:metrics-server.kube-system.svc,DNS:metrics-server.kube-system.svc.cluster.local,IP:$NODE_IP"
+  kubeconfig kubelet
+  kubeconfig metrics-server
+}
+
+# ---------------------------------------------------------------- host plumbing
+
+setup_bridge() {
+  ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+  # IPv4 only: no link-local IPv6 chatter from our bridge.
+  echo 1 > "/proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6" 2>/dev/null || true
+  ip -o -4 addr show dev "$BRIDGE" | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+}
+
+setup_cgroups() {
+  local d
+  for d in $(cgroup_dirs); do
+    mkdir -p "$d$CGROUP_ROOT"
+    # A new v1 cpuset starts with no CPUs and no memory nodes: give it the parent's.
+    if [[ -f $d$CGROUP_ROOT/cpuset.cpus && -z $(<"$d$CGROUP_ROOT/cpuset.cpus") ]]; then
+      cat "$d/cpuset.cpus" > "$d$CGROUP_ROOT/cpuset.cpus"
+      cat "$d/cpuset.mems" > "$d$CGROUP_ROOT/cpuset.mems"
+    fi
+  done
+  if cgroup_v2; then  # delegate every controller the root offers (untested on this v1 machine)
+    local c
+    for c in $(<"/sys/fs/cgroup/cgroup.subtree_control"); do
+      echo "+$c" > "/sys/fs/cgroup$CGROUP_ROOT/cgroup.subtree_control" 2>/dev/null || true
+    done
+  fi
+}
+
+# ns_bind SRC DST: bind-mount SRC on DST inside the node's mount namespace, once.
+ns_bind() {
+  in_ns findmnt -rn -M "$2" >/dev/null 2>&1 || in_ns mount --bind "$1" "$2"
+}
+
+# What the kubelet writes machine-wide unless protectKernelDefaults is set, and then
+# insists on reading back (pkg/kubelet/cm/container_manager_linux.go setupKernelTunables).
+declare -A KUBELET_SYSCTLS=(
+  [vm/overcommit_memory]=1 [vm/panic_on_oom]=0 [kernel/panic]=10 [kernel/panic_on_oops]=1
+  [kernel/keys/root_maxkeys]=1000000 [kernel/keys/root_maxbytes]=25000000
+)
+
+setup_namespace() {
+  mkdir -p "$NS_DIR"
+  if ! ns_alive; then
+    # The file pinning a mount namespace must sit on a mount that does not propagate
+    # (else the kernel refuses); a private bind of its folder guarantees that anywhere.
+    if ! mountpoint -q "$NS_DIR"; then
+      mount --bind "$NS_DIR" "$NS_DIR"
+      mount --make-private "$NS_DIR"
+    fi
+    touch "$NS_FILE"
+    # Everything in the new namespace is private: nothing mounted in it reaches the host.
+    unshare --mount="$NS_FILE" --propagation private true
+  fi
+  local d private
+  for d in "${REDIRECTED_DIRS[@]}"; do
+    private=$NODE_DIR/host${d}
+    mkdir -p "$private"
+    if [[ ! -d $d ]]; then  # the mount point must exist on the host; down.sh removes it again
+      mkdir -p "$d"
+      echo "$d" >> "$NODE_DIR/created-host-dirs"
+    fi
+    ns_bind "$private" "$d"
+  done
+  # The kubelet runs with protectKernelDefaults (it never writes these sysctls) and reads
+  # the values it insists on from files mounted over them in its namespace only.
+  local key want
+  mkdir -p "$NODE_DIR/sysctl"
+  for key in "${!KUBELET_SYSCTLS[@]}"; do
+    want=${KUBELET_SYSCTLS[$key]}
+    [[ $(<"/proc/sys/$key") == "$want" ]] && continue
+    echo "$want" > "$NODE_DIR/sysctl/${key//\//.}"
+    ns_bind "$NODE_DIR/sysctl/${key//\//.}" "/proc/sys/$key" \
+      || fail "cannot mask /proc/sys/$key for the kubelet inside its mount namespace"
+  done
+}
+
+# ---------------------------------------------------------------- containerd
+
+# overlayfs where the kernel and $CONTAINERD_DIR's filesystem allow it, else native (copies).
+pick_snapshotter() {
+  local t=$CONTAINERD_DIR/overlay-test
+  mkdir -p "$t"/{lower,upper,work,merged}
+  if in_ns mount -t overlay overlay -o "lowerdir=$t/lower,upperdir=$t/upper,workdir=$t/work" "$t/merged" 2>/dev/null; then
+    in_ns umount "$t/merged"
+    rm -rf "$t"
+    echo overlayfs
+  else
+    rm -rf "$t"
+    log "overlayfs is not usable under $CONTAINERD_DIR; containerd uses the native snapshotter"
+    echo native
+  fi
+}
+
+containerd_config() {
+  local snapshotter=$1
+  cat <<TOML
+# Private containerd of the local cluster's node $NODE_NAME (hack/node/up.sh): its own root,
+# state and socket; never the machine's /var/lib/containerd or /run/containerd/containerd.sock.
+version = 2
+root = "$CONTAINERD_DIR/root"
+state = "$CONTAINERD_DIR/state"
+# Snapshotters this machine cannot use anyway; they would only log errors.
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+                    "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
+
+[grpc]
+  address = "$CONTAINERD_SOCK"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$CONTAINERD_DIR/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  # Pod network namespaces under our state folder, not /run/netns.
+  netns_mounts_under_state_dir = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  # Clamp every oom_score_adj to containerd's own (0 here) instead of lowering it: lowering
+  # needs CAP_SYS_RESOURCE, which these machines do not grant even to root, and runc then
+  # fails every sandbox with "can't get final child's PID from pipe: EOF".
+  restrict_oom_score_adj = true
+
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$NODE_DIR/cni/net.d"
+
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "$snapshotter"
+    default_runtime_name = "runc"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "$(command -v runc)"
+        Root = "$CONTAINERD_DIR/runc"
+        SystemdCgroup = false
+TOML
+}
+
+# The pods' network: bridge + host-local IPAM. No gateway role and no routes: pods reach
+# the host address $NODE_IP and each other on the bridge and nothing else, so no IP
+# forwarding, masquerading or iptables rule is needed (ipMasq false, isGateway false).
+write_cni_config() {
+  cat > "$NODE_DIR/cni/net.d/10-$CNI_NETWORK.conflist" <<JSON
+{
+  "cniVersion": "1.0.0",
+  "name": "$CNI_NETWORK",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$BRIDGE",
+      "isGateway": false,
+      "ipMasq": false,
+      "hairpinMode": false,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$NODE_DIR/cni/ipam",
+        "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$NODE_IP"}]]
+      }
+    }
+  ]
+}
+JSON
+}
+
+start_containerd() {
+  mkdir -p "$CONTAINERD_DIR" "$NODE_DIR/cni/net.d" "$NODE_DIR/cni/ipam"
+  write_cni_config
+  local config
+  config=$(containerd_config "$(pick_snapshotter)")
+  # A running containerd with this very configuration is left alone; else it is
+  # (re)started (its shims and containers survive a restart).
+  if ! alive containerd || [[ $config != "$(cat "$CONTAINERD_DIR/config.toml" 2>/dev/null)" ]]; then
+    alive containerd && { log "containerd configuration changed: restarting it"; stop containerd; }
+    echo "$config" > "$CONTAINERD_DIR/config.toml"
+    # In the node's mount namespace; runc and the CNI plugins come from Debian's packages.
+    PATH=/usr/sbin:/usr/bin:/sbin:/bin start containerd \
+      nsenter --mount="$NS_FILE" -- containerd --config "$CONTAINERD_DIR/config.toml"
+  fi
+  poll 30 ctr_ version || fail "containerd did not answer on $CONTAINERD_SOCK: $(why_exited containerd)"
+}
+
+import_images() {
+  local tar snapshotter ref
+  snapshotter=$(sed -n 's/^ *snapshotter = "\(.*\)"/\1/p' "$CONTAINERD_DIR/config.toml")
+  for tar in $("$REPO_DIR/hack/images/build.sh"); do
+    ctr_ images import --snapshotter "$snapshotter" "$tar" >/dev/null \
+      || fail "ctr could not import $tar into containerd"
+  done
+  # Pinned images are never removed by the kubelet's image GC (containerd >= 1.7 reports
+  # the label; on 1.6 imageGCHighThresholdPercent=100 alone keeps them).
+  for ref in "$PAUSE_IMAGE" registry.local/tools:1.0 registry.local/tools:1.0-alt; do
+    ctr_ images label "$ref" io.cri-containerd.pinned=pinned >/dev/null
+  done
+}
+
+# ---------------------------------------------------------------- kubelet
+
+feature_gates_yaml() {
+  local kv
+  if [[ -z $KUBELET_FEATURE_GATES ]]; then echo "featureGates: {}"; return; fi
+  echo "featureGates:"
+  IFS=, read -ra kvs <<< "$KUBELET_FEATURE_GATES"
+  for kv in "${kvs[@]}"; do
+    [[ $kv == *=* ]] || fail "bad KUBELET_FEATURE_GATES entry '$kv' (want Name=true|false)"
+    echo "  ${kv%%=*}: ${kv#*=}"
+  done
+}
+
+write_kubelet_config() {
+  cat <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $NODE_IP
+port: $KUBELET_PORT
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: $KUBELET_HEALTHZ_PORT
+tlsCertFile: $NODE_PKI/kubelet-serving.crt
+tlsPrivateKeyFile: $NODE_PKI/kubelet-serving.key
+rotateCertificates: false
+serverTLSBootstrap: false
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true, cacheTTL: 30s}
+  x509: {clientCAFile: $PKI_DIR/ca.crt}
+authorization:
+  mode: Webhook
+  webhook: {cacheAuthorizedTTL: 30s, cacheUnauthorizedTTL: 5s}
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+imageServiceEndpoint: unix://$CONTAINERD_SOCK
+# cgroup v1 + cgroupfs, in a subtree of our own (the machine's hierarchies are not touched).
+cgroupDriver: cgroupfs
+failCgroupV1: false
+cgroupRoot: $CGROUP_ROOT
+cgroupsPerQOS: true
+enforceNodeAllocatable: [pods]
+failSwapOn: false
+# Lowering an oom_score_adj needs CAP_SYS_RESOURCE, which root lacks on these machines.
+oomScoreAdj: 0
+# It never writes the machine's sysctls; up.sh shows it the values it wants (see setup_namespace).
+protectKernelDefaults: true
+# Images cannot be pulled here: never garbage-collect them.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+imageMaximumGCAge: 0s
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: 2%
+  nodefs.inodesFree: 2%
+  imagefs.available: 2%
+evictionPressureTransitionPeriod: 30s
+podLogsDir: $NODE_DIR/pod-logs
+maxPods: 110
+registerNode: true
+registerWithTaints:
+- {key: podgroup.dev/real-node, value: "true", effect: NoSchedule}
+nodeStatusUpdateFrequency: 10s
+clusterDomain: cluster.local
+resolvConf: /etc/resolv.conf
+$(feature_gates_yaml)
+YAML
+}
+
+kubelet_args() {
+  printf '%s\n' --config "$KUBELET_DIR/config.yaml" --kubeconfig "$NODE_DIR/kubelet.kubeconfig" \
+    --root-dir "$KUBELET_DIR" --cert-dir "$KUBELET_DIR/pki" \
+    --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
+    --node-labels "podgroup.dev/node-kind=real" --v 2
+}
+
+start_kubelet() {
+  mkdir -p "$KUBELET_DIR" "$NODE_DIR/pod-logs"
+  local config args
+  config=$(write_kubelet_config)
+  args=$(kubelet_args)
+  # Same configuration as the running kubelet: nothing to do. Else (re)start it.
+  if alive kubelet && [[ $config == "$(cat "$KUBELET_DIR/config.yaml" 2>/dev/null)" \
+      && $args == "$(cat "$KUBELET_DIR/args" 2>/dev/null)" ]]; then
+    return
+  fi
+  alive kubelet && { log "kubelet configuration changed: restarting it"; stop kubelet; }
+  echo "$config" > "$KUBELET_DIR/config.yaml"
+  echo "$args" > "$KUBELET_DIR/args"
+  local -a argv
+  mapfile -t argv <<< "$args"
+  # PATH without sbin: the kubelet then finds no iptables binary and adds no iptables
+  # chains to the machine (it needs none: no kube-proxy, no hostPorts here).
+  PATH=/usr/bin:/bin start kubelet nsenter --mount="$NS_FILE" -- "$KUBELET" "${argv[@]}"
+}
+
+node_ready() {
+  [[ $(kubectl_ get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+}
+
+wait_node_ready() {
+  local deadline=$((SECONDS + NODE_READY_TIMEOUT))
+  until node_ready; do
+    alive kubelet || fail "the kubelet exited: $(why_exited kubelet)"
+    alive containerd || fail "containerd exited: $(why_exited containerd)"
+    if ((SECONDS >= deadline)); then
+      local why
+      why=$(kubectl_ get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}' 2>/dev/null || true)
+      fail "node $NODE_NAME not Ready after ${NODE_READY_TIMEOUT}s: ${why:-not registered} ($(why_exited kubelet))"
+    fi
+    sleep 1
+  done
+}
+
+# ---------------------------------------------------------------- metrics-server
+
+# metrics-server runs on the host at $NODE_IP:$METRICS_SERVER_PORT; the API server reaches it
+# through a selector-less Service whose endpoint is that address (--enable-aggregator-routing),
+# authenticating as front-proxy-client; it scrapes real-0's kubelet only (kwok's fake nodes
+# have no kubelet and addresses that are not on this machine).
+metrics_server_objects() {
+  local labels="{podgroup.dev/part-of: real-node}"
+  cat <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "system:metrics-server", labels: $labels}
+rules:
+- {apiGroups: [""], resources: [nodes/metrics], verbs: [get]}
+- {apiGroups: [""], resources: [pods, nodes], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: "system:aggregated-metrics-reader"
+  labels:
+    podgroup.dev/part-of: real-node
+    rbac.authorization.k8s.io/aggregate-to-admin: "true"
+    rbac.authorization.k8s.io/aggregate-to-edit: "true"
+    rbac.authorization.k8s.io/aggregate-to-view: "true"
+rules:
+- {apiGroups: [metrics.k8s.io], resources: [pods, nodes], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "system:metrics-server", labels: $labels}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:metrics-server"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:metrics-server"}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "metrics-server:system:auth-delegator", labels: $labels}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:metrics-server"}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: metrics-server-auth-reader, namespace: kube-system, labels: $labels}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:metrics-server"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: metrics-server, namespace: kube-system, labels: $labels}
+spec:
+  ports: [{name: https, port: 443, protocol: TCP, targetPort: $METRICS_SERVER_PORT}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: metrics-server-host
+  namespace: kube-system
+  labels:
+    podgroup.dev/part-of: real-node
+    kubernetes.io/service-name: metrics-server
+    endpointslice.kubernetes.io/managed-by: podgroup.dev-node-up
+addressType: IPv4
+ports: [{name: https, port: $METRICS_SERVER_PORT, protocol: TCP}]
+endpoints: [{addresses: ["$NODE_IP"], conditions: {ready: true}}]
+YAML
+}
+
+apiservice_object() {
+  cat <<YAML
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io, labels: {podgroup.dev/part-of: real-node}}
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  service: {name: metrics-server, namespace: kube-system, port: 443}
+  caBundle: $(base64 -w0 "$PKI_DIR/ca.crt")
+YAML
+}
+
+metrics_server_ready() {
+  curl -sf --max-time 2 --cacert "$PKI_DIR/ca.crt" --resolve "metrics-server.kube-system.svc:$METRICS_SERVER_PORT:$NODE_IP" \
+    "https://metrics-server.kube-system.svc:$METRICS_SERVER_PORT/readyz"
+}
+
+apiservice_available() {
+  [[ $(kubectl_ get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}') == True ]]
+}
+
+start_metrics_server() {
+  metrics_server_objects | kubectl_ apply -f - >/dev/null || fail "could not create metrics-server's RBAC/Service objects"
+  if ! alive metrics-server; then
+    start metrics-server "$METRICS_SERVER" \
+      --bind-address "$NODE_IP" --secure-port "$METRICS_SERVER_PORT" \
+      --tls-cert-file "$NODE_PKI/metrics-server-serving.crt" --tls-private-key-file "$NODE_PKI/metrics-server-serving.key" \
+      --kubeconfig "$NODE_DIR/metrics-server.kubeconfig" \
+      --authentication-kubeconfig "$NODE_DIR/metrics-server.kubeconfig" \
+      --authorization-kubeconfig "$NODE_DIR/metrics-server.kubeconfig" \
+      --kubelet-certificate-authority "$PKI_DIR/ca.crt" \
+      --kubelet-preferred-address-types InternalIP --kubelet-use-node-status-port \
+      --node-selector podgroup.dev/node-kind=real \
+      --metric-resolution 10s --kubelet-request-timeout 5s
+  fi
+  poll 60 metrics_server_ready || fail "metrics-server is not ready: $(why_exited metrics-server)"
+  apiservice_object | kubectl_ apply -f - >/dev/null || fail "could not register the metrics.k8s.io APIService"
+  poll 60 apiservice_available || fail "APIService v1beta1.metrics.k8s.io is not Available: $(kubectl_ get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[0].message}' 2>&1)"
+}
+
+main() {
+  local t0=$SECONDS
+  mkdir -p "$NODE_DIR" "$LOG_DIR" "$PID_DIR"
+  rm -f "$UNAVAILABLE"
+  preflight
+  setup_pki
+  setup_bridge
+  setup_cgroups
+  setup_namespace
+  start_containerd
+  import_images
+  start_kubelet
+  wait_node_ready
+  start_metrics_server
+  log "node $NODE_NAME Ready at $NODE_IP (kubelet :$KUBELET_PORT, metrics-server :$METRICS_SERVER_PORT) in $((SECONDS - t0))s"
+}
+
+main "$@"

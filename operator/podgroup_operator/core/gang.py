@@ -1,0 +1,162 @@
+"""The gang planner: which waiting gangs fit on the cluster now, and where each member goes.
+
+Pure and deterministic: the same snapshot gives the same plan. Gangs are considered in order
+(higher pod priority first, then oldest, then by name). A gang is admitted when at least its
+minimum per role can be placed at once, with the capacity already taken by bound pods and
+by earlier admissions that kube-scheduler has not bound yet (reservations). A gang that does
+not fit is passed by smaller ones behind it, until it has waited `starvation_seconds`: then
+no gang behind it is admitted until it is, so it cannot be starved forever.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from podgroup_operator.core.placement import Constraints, NodeInfo, fits, node_allows, subtract
+from podgroup_operator.core.quantity import format_cpu, format_memory
+from podgroup_operator.core.resources import Resources
+
+GroupKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class MemberRequest:
+    name: str
+    role: str
+    requests: Resources
+    constraints: Constraints
+
+
+@dataclass(frozen=True)
+class GangRequest:
+    key: GroupKey
+    priority: int
+    waiting_since: datetime
+    # Per role: how many of the gated members below must be placed together for admission.
+    needed: Mapping[str, int]
+    members: tuple[MemberRequest, ...]  # the gated members, in index order
+
+
+@dataclass(frozen=True)
+class Verdict:
+    key: GroupKey
+    admitted: bool
+    placements: Mapping[str, str] = field(default_factory=dict)  # member name -> node name
+    message: str = ""
+
+
+def _shape(requests: Resources) -> str:
+    cpu, mem = requests.get("cpu", Decimal(0)), requests.get("memory", Decimal(0))
+    return f"{format_cpu(cpu)} CPU / {format_memory(mem)}"
+
+
+class _Snapshot:
+    def __init__(self, nodes: Sequence[NodeInfo], free: Mapping[str, Mapping[str, Decimal]]) -> None:
+        self.nodes = sorted(nodes, key=lambda n: n.name)
+        self.free = {name: dict(res) for name, res in free.items()}
+        self._allowed: dict[str, list[NodeInfo]] = {}
+
+    def allowed(self, c: Constraints) -> list[NodeInfo]:
+        # Members of a role share their constraints: filter the nodes once per shape.
+        key = json.dumps([c.node_selector, c.required_terms, c.tolerations], sort_keys=True)
+        if key not in self._allowed:
+            self._allowed[key] = [n for n in self.nodes if node_allows(n, c)]
+        return self._allowed[key]
+
+    def place(self, member: MemberRequest, free: dict[str, dict[str, Decimal]]) -> str | None:
+        """Best fit: the allowed node with the least CPU left that still fits the member."""
+        best, best_left = None, None
+        for node in self.allowed(member.constraints):
+            room = free.get(node.name)
+            if room is None or not fits(room, member.requests):
+                continue
+            left = room.get("cpu", Decimal(0)) - member.requests.get("cpu", Decimal(0))
+            if best_left is None or left < best_left:
+                best, best_left = node.name, left
+        if best is not None:
+            subtract(free[best], member.requests)
+        return best
+
+
+def _try_gang(snap: _Snapshot, gang: GangRequest) -> tuple[dict[str, str] | None, str]:
+    free = {name: dict(res) for name, res in snap.free.items()}
+    by_role: dict[str, list[MemberRequest]] = {}
+    for m in gang.members:
+        by_role.setdefault(m.role, []).append(m)
+    for role, count in gang.needed.items():
+        if len(by_role.get(role, [])) < count:
+            return None, f"waiting for the members of role {role} to be created"
+    # Largest members first: they are the hardest to place.
+    order = sorted(
+        by_role,
+        key=lambda r: (
+            -by_role[r][0].requests.get("cpu", Decimal(0)),
+            -by_role[r][0].requests.get("memory", Decimal(0)),
+            r,
+        ),
+    )
+    placements: dict[str, str] = {}
+    for role in order:
+        for member in by_role[role][: gang.needed.get(role, 0)]:
+            node = snap.place(member, free)
+            if node is None:
+                return None, _shortfall(snap, gang)
+            placements[member.name] = node
+    for role in order:  # members beyond the minimum join when they fit
+        for member in by_role[role][gang.needed.get(role, 0) :]:
+            node = snap.place(member, free)
+            if node is not None:
+                placements[member.name] = node
+    snap.free = free
+    return placements, ""
+
+
+def _shortfall(snap: _Snapshot, gang: GangRequest) -> str:
+    """Say what the gang needs and how much of it fits now, e.g. for a Pending condition."""
+    free = {name: dict(res) for name, res in snap.free.items()}
+    needed = [
+        m for role, count in gang.needed.items() for m in [x for x in gang.members if x.role == role][:count]
+    ]
+    placed = sum(1 for m in needed if snap.place(m, free) is not None)
+    shapes = Counter(_shape(m.requests) for m in needed)
+    what = ", ".join(f"{n} of {shape}" for shape, n in shapes.items())
+    if not any(snap.allowed(m.constraints) for m in needed):
+        return f"needs {len(needed)} pods ({what}); no node matches their selectors, affinity and tolerations"
+    return f"needs {len(needed)} pods ({what}) at once; at most {placed} fit now"
+
+
+def plan_admissions(
+    nodes: Sequence[NodeInfo],
+    free: Mapping[str, Mapping[str, Decimal]],
+    gangs: Sequence[GangRequest],
+    *,
+    now: datetime,
+    starvation_seconds: float,
+) -> list[Verdict]:
+    snap = _Snapshot(nodes, free)
+    verdicts = []
+    blocker: GangRequest | None = None
+    for gang in sorted(gangs, key=lambda g: (-g.priority, g.waiting_since, g.key)):
+        if blocker is not None:
+            verdicts.append(
+                Verdict(
+                    gang.key,
+                    False,
+                    message=f"waiting behind {blocker.key[1]}, which has "
+                    f"waited longer than {int(starvation_seconds)}s",
+                )
+            )
+            continue
+        placements, message = _try_gang(snap, gang)
+        if placements is not None:
+            verdicts.append(Verdict(gang.key, True, placements))
+            continue
+        verdicts.append(Verdict(gang.key, False, message=message))
+        if (now - gang.waiting_since).total_seconds() >= starvation_seconds:
+            blocker = gang
+    return verdicts

@@ -1,0 +1,177 @@
+"""The gang admitter: one task for the whole operator, since admission is a decision over all
+waiting gangs and all nodes at once. Woken by any change that may open room; each pass takes a
+snapshot from the indexes, asks the pure planner, and releases the gangs that fit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus
+from podgroup_operator.config import Config
+from podgroup_operator.core.gang import GangRequest, GroupKey, Verdict, plan_admissions
+from podgroup_operator.core.gang_state import gang_request
+from podgroup_operator.core.labels import GANG_GATE
+from podgroup_operator.core.observed import ObservedPod
+from podgroup_operator.core.placement import HOSTNAME_LABEL, free_capacity
+from podgroup_operator.handlers.context import OperatorContext
+from podgroup_operator.metrics import GANG_ADMISSION_WAIT, GANG_RELEASE_LATENCY, GANGS_WAITING
+
+logger = logging.getLogger(__name__)
+
+
+def _add(total: dict[str, Decimal], extra: Mapping[str, Decimal]) -> None:
+    for name, q in extra.items():
+        total[name] = total.get(name, Decimal(0)) + q
+
+
+class GangAdmitter:
+    def __init__(self, ctx: OperatorContext, config: Config) -> None:
+        self._ctx = ctx
+        self._config = config
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        # Gangs released by this process whose release the pod index does not show yet: their
+        # placements stay reserved until it does. After a restart the index alone tells, since
+        # released members carry their planned node (see node_usage).
+        self.in_flight: dict[GroupKey, dict[str, str]] = {}
+        self._writes = asyncio.Semaphore(config.max_concurrent_writes)
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="gang-admitter")
+
+    async def stop(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            # A burst of watch events (a gang's pods created one by one) becomes one pass.
+            await asyncio.sleep(self._config.admission_debounce_seconds)
+            self._wake.clear()
+            try:
+                await self.admit_once()
+            except Exception:
+                logger.exception("gang admission pass failed; retrying")
+                self._wake_at(1.0)
+
+    def _wake_at(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        if self._timer is not None and self._timer.when() <= loop.time() + delay:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_later(delay, self.poke)
+
+    def _group(self, key: GroupKey) -> tuple[PodGroupSpec, PodGroupStatus | None, dict[str, Any]] | None:
+        store = self._ctx.groups.get(key)
+        body = next(iter(store), None) if store else None
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return None
+        try:
+            spec = PodGroupSpec.model_validate(body.get("spec") or {})
+            status = PodGroupStatus.model_validate(body["status"]) if body.get("status") else None
+        except ValidationError:
+            return None
+        return spec, status, body
+
+    def _reservations(self) -> dict[str, dict[str, Decimal]]:
+        used: dict[str, dict[str, Decimal]] = {}
+        for node, store in self._ctx.node_pods.items():
+            for requests in store:
+                _add(used.setdefault(node, {}), requests)
+        for key, placements in list(self.in_flight.items()):
+            pods = {p.name: p for p in self._ctx.member_pods.get(key, [])}
+            pending = {n: node for n, node in placements.items() if n in pods and pods[n].gang_gated}
+            if not pending:
+                del self.in_flight[key]  # the index shows the release: node_pods counts it
+                continue
+            for member, node in pending.items():
+                _add(used.setdefault(node, {}), pods[member].requests)
+        return used
+
+    def _waiting_gangs(self, now: datetime) -> list[GangRequest]:
+        gangs = []
+        for key in list(self._ctx.member_pods.keys()):
+            if key in self.in_flight:
+                continue
+            group = self._group(key)
+            if group is None:
+                continue
+            spec, status, body = group
+            record = status.gang if status else None
+            if record and record.next_attempt_time and record.next_attempt_time > now:
+                self._wake_at((record.next_attempt_time - now).total_seconds())
+                continue
+            created = datetime.fromisoformat(body["metadata"]["creationTimestamp"])
+            since = (
+                max(created, record.last_rollback_time) if record and record.last_rollback_time else created
+            )
+            request = gang_request(key, spec, list(self._ctx.member_pods.get(key, [])), since)
+            if request is not None:
+                gangs.append(request)
+        return gangs
+
+    async def admit_once(self) -> None:
+        ctx, now = self._ctx, self._ctx.clock()
+        nodes = [n for store in self._ctx.nodes.values() for n in store]
+        free = free_capacity(nodes, self._reservations())
+        gangs = self._waiting_gangs(now)
+        verdicts = plan_admissions(
+            nodes, free, gangs, now=now, starvation_seconds=self._config.gang_starvation_seconds
+        )
+        by_key = {g.key: g for g in gangs}
+        waiting = 0
+        releases = []
+        for verdict in verdicts:
+            if verdict.admitted and verdict.placements:
+                self.in_flight[verdict.key] = dict(verdict.placements)
+                releases.append(self._release(verdict, by_key[verdict.key], now))
+            elif not verdict.admitted:
+                waiting += 1
+            if ctx.waiting.get(verdict.key) != verdict.message:
+                ctx.waiting[verdict.key] = verdict.message
+                ctx.queue.add(verdict.key)  # the group's status says why it waits
+        GANGS_WAITING.set(waiting)
+        await asyncio.gather(*releases)
+
+    async def _release(self, verdict: Verdict, gang: GangRequest, decided: datetime) -> None:
+        namespace = verdict.key[0]
+        pods = {p.name: p for p in self._ctx.member_pods.get(verdict.key, [])}
+        hostnames = {n.name: n.labels.get(HOSTNAME_LABEL) for s in self._ctx.nodes.values() for n in s}
+
+        async def release(member: str, node: str) -> bool:
+            pod: ObservedPod | None = pods.get(member)
+            if pod is None:
+                return False
+            # A pod that names its hostname already is placed by it; adding the key would be refused.
+            pin = None if HOSTNAME_LABEL in pod.constraints.node_selector else hostnames.get(node)
+            async with self._writes:
+                return await self._ctx.writer.release_member(
+                    namespace,
+                    member,
+                    node=node,
+                    pin_hostname=pin,
+                    remaining_gates=[g for g in pod.scheduling_gates if g != GANG_GATE],
+                    admitted_at=decided,
+                )
+
+        results = await asyncio.gather(*(release(m, n) for m, n in verdict.placements.items()))
+        GANG_RELEASE_LATENCY.observe((self._ctx.clock() - decided).total_seconds())
+        GANG_ADMISSION_WAIT.observe((decided - gang.waiting_since).total_seconds())
+        logger.info("released gang %s/%s: %d/%d members", *verdict.key, sum(results), len(results))
+        self._ctx.queue.add(verdict.key)

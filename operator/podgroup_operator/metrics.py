@@ -1,0 +1,39 @@
+"""Prometheus metrics of the operator (served on PGO_METRICS_PORT, default 8080, at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry()
+
+GANG_ADMISSION_WAIT = Histogram(
+    "podgroup_gang_admission_wait_seconds",
+    "Time from a gang starting to wait (creation or last rollback) to its release.",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+    registry=REGISTRY,
+)
+GANG_RELEASE_LATENCY = Histogram(
+    "podgroup_gang_release_seconds",
+    "Time from the planner deciding a gang fits to its last member's gate removed.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
+GANGS_WAITING = Gauge(
+    "podgroup_gangs_waiting",
+    "Gangs with members waiting at the gang gate after the last planning pass.",
+    registry=REGISTRY,
+)
+GANG_ROLLBACKS = Counter(
+    "podgroup_gang_rollbacks_total",
+    "Released gangs rolled back after the schedule timeout.",
+    registry=REGISTRY,
+)
+RECONCILES = Counter(
+    "podgroup_reconciles_total", "PodGroup reconciles by result.", ["result"], registry=REGISTRY
+)
+API_WRITES = Counter(
+    "podgroup_api_writes_total",
+    "Writes sent to the API server by verb and resource.",
+    ["verb", "resource"],
+    registry=REGISTRY,
+)
