@@ -35,9 +35,15 @@ class Config:
     gang_backoff_max_seconds: float = 300.0
     gang_starvation_seconds: float = 600.0
     admission_debounce_seconds: float = 0.05
-    # Writes in flight at once: Kopf has no client-side rate limiter, so the operator bounds its own.
-    max_concurrent_writes: int = 32
+    # Writes in flight at once: Kopf has no client-side rate limiter, so the operator bounds its
+    # own, per kind of write (see k8s/adapter.py).
+    max_release_writes: int = 64
+    max_pod_writes: int = 32
+    max_report_writes: int = 8
     metrics_port: int = 8080
+    # A pod event schedules its group's reconcile this much later, so the members of a gang
+    # moving through their phases together cost one status write, not one each.
+    pod_event_batch_seconds: float = 0.5
 
     @classmethod
     def from_env(cls) -> Config:
@@ -51,8 +57,11 @@ class Config:
             ),
             gang_backoff_max_seconds=_env_float("PGO_GANG_BACKOFF_MAX_SECONDS", cls.gang_backoff_max_seconds),
             gang_starvation_seconds=_env_float("PGO_GANG_STARVATION_SECONDS", cls.gang_starvation_seconds),
-            max_concurrent_writes=_env_int("PGO_MAX_CONCURRENT_WRITES", cls.max_concurrent_writes),
+            max_release_writes=_env_int("PGO_MAX_RELEASE_WRITES", cls.max_release_writes),
+            max_pod_writes=_env_int("PGO_MAX_POD_WRITES", cls.max_pod_writes),
+            max_report_writes=_env_int("PGO_MAX_REPORT_WRITES", cls.max_report_writes),
             metrics_port=_env_int("PGO_METRICS_PORT", cls.metrics_port),
+            pod_event_batch_seconds=_env_float("PGO_POD_EVENT_BATCH_SECONDS", cls.pod_event_batch_seconds),
         )
 
     def apply(self, settings: kopf.OperatorSettings) -> None:

@@ -15,7 +15,7 @@ GANG_ADMISSION_WAIT = Histogram(
 GANG_RELEASE_LATENCY = Histogram(
     "podgroup_gang_release_seconds",
     "Time from the planner deciding a gang fits to its last member's gate removed.",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30),
     registry=REGISTRY,
 )
 GANGS_WAITING = Gauge(

@@ -11,8 +11,8 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from kubernetes import client, config

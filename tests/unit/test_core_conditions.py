@@ -9,6 +9,7 @@ import pytest
 
 from podgroup_operator.api.models import Condition, ConditionStatus
 from podgroup_operator.core.conditions import (
+    GANG_SCHEDULED,
     PODS_CREATED,
     PROGRESS_REASONS,
     READY,
@@ -101,7 +102,12 @@ CREATED = cond(PODS_CREATED, True, "AllMembersCreated", "3/3 member pods exist")
 NOT_READY = cond(READY, False, "MembersNotReady", "2/3 members ready")
 READY_TRUE = cond(READY, True, "AllMembersReady", "3/3 members ready")
 
+GANG_WAITING = cond(GANG_SCHEDULED, False, "Waiting", "waiting for room for 3 pods at once")
+GANG_ADMITTED = cond(GANG_SCHEDULED, True, "Admitted", "the gang's minimum of 3 pods was released")
+
+# (conditions stored before, conditions computed now, events to post)
 EVENT_CASES = [
+    # nothing to say
     pytest.param([], [], [], id="no-conditions"),
     pytest.param([MISSING, NOT_READY], [MISSING, NOT_READY], [], id="nothing-changed"),
     pytest.param(
@@ -110,8 +116,22 @@ EVENT_CASES = [
         [],
         id="only-time-and-generation-changed",
     ),
+    pytest.param([CREATED, READY_TRUE], [CREATED], [], id="condition-removed"),
+    # progress is no news: first seen, counts moving, turning True on the way up
     pytest.param([], [MISSING, NOT_READY], [], id="first-seen-progress-reasons"),
     pytest.param([], [CREATED, READY_TRUE], [], id="first-seen-true"),
+    pytest.param(
+        [MISSING, NOT_READY],
+        [
+            MISSING.model_copy(update={"message": "1/3 member pods exist"}),
+            NOT_READY.model_copy(update={"message": "0/3 members ready"}),
+        ],
+        [],
+        id="only-a-progress-count-moved",
+    ),
+    pytest.param([MISSING, NOT_READY], [CREATED, NOT_READY], [], id="progress-to-true"),
+    pytest.param([CREATED, NOT_READY], [CREATED, READY_TRUE], [], id="ready-progress-to-true"),
+    # failures: Warning when they appear or change
     pytest.param(
         [],
         [CREATE_FAILED, NOT_READY],
@@ -120,7 +140,7 @@ EVENT_CASES = [
     ),
     pytest.param(
         [],
-        [cond("GangAdmitted", None, "Probing", "unknown")],
+        [cond("Probed", None, "Probing", "unknown")],
         [Event("Warning", "Probing", "unknown")],
         id="first-seen-unknown-is-failing",
     ),
@@ -136,48 +156,60 @@ EVENT_CASES = [
         [Event("Warning", "CreateFailed", "pod train-worker-1: quota")],
         id="failure-message-changed",
     ),
-    pytest.param(
-        [MISSING, NOT_READY],
-        [CREATED, NOT_READY],
-        [Event("Normal", "AllMembersCreated", "3/3 member pods exist")],
-        id="flip-to-true",
-    ),
-    pytest.param(
-        [CREATED, NOT_READY],
-        [CREATED, READY_TRUE],
-        [Event("Normal", "AllMembersReady", "3/3 members ready")],
-        id="ready-flips-to-true",
-    ),
-    pytest.param(
-        [CREATE_FAILED, NOT_READY],
-        [CREATED, READY_TRUE],
-        [
-            Event("Normal", "AllMembersCreated", "3/3 member pods exist"),
-            Event("Normal", "AllMembersReady", "3/3 members ready"),
-        ],
-        id="two-flips-in-condition-order",
-    ),
+    pytest.param([CREATE_FAILED], [MISSING], [], id="failure-back-to-progress"),
+    # degrading: a True condition turning False is a Warning, even with a progress reason
     pytest.param(
         [CREATED, READY_TRUE],
         [CREATED, NOT_READY],
         [Event("Warning", "MembersNotReady", "2/3 members ready")],
-        id="flip-to-false",
-    ),
-    pytest.param([CREATED, READY_TRUE], [CREATED], [], id="condition-removed"),
-    pytest.param(
-        [MISSING, NOT_READY],
-        [
-            MISSING.model_copy(update={"message": "1/3 member pods exist"}),
-            NOT_READY.model_copy(update={"message": "0/3 members ready"}),
-        ],
-        [],
-        id="only-a-progress-count-moved",
+        id="true-to-progress-false",
     ),
     pytest.param(
+        [CREATED],
         [CREATE_FAILED],
-        [MISSING],
-        [Event("Warning", "MembersMissing", "2/3 member pods exist")],
-        id="failure-back-to-progress-is-a-change-of-reason",
+        [Event("Warning", "CreateFailed", "pod train-worker-1: forbidden")],
+        id="true-to-failure",
+    ),
+    # flips to True that are news: recovery from a failure, the gang's admission
+    pytest.param(
+        [CREATE_FAILED, NOT_READY],
+        [CREATED, NOT_READY],
+        [Event("Normal", "AllMembersCreated", "3/3 member pods exist")],
+        id="recovery-from-failure",
+    ),
+    pytest.param(
+        [CREATE_FAILED, NOT_READY],
+        [CREATED, READY_TRUE],
+        [Event("Normal", "AllMembersCreated", "3/3 member pods exist")],
+        id="recovery-and-progress-in-one-step",
+    ),
+    pytest.param(
+        [GANG_WAITING],
+        [GANG_ADMITTED],
+        [Event("Normal", "Admitted", "the gang's minimum of 3 pods was released")],
+        id="gang-admitted",
+    ),
+    pytest.param(
+        [],
+        [GANG_ADMITTED],
+        [Event("Normal", "Admitted", "the gang's minimum of 3 pods was released")],
+        id="gang-admitted-first-seen",
+    ),
+    pytest.param([GANG_ADMITTED], [GANG_ADMITTED], [], id="gang-admitted-already"),
+    pytest.param(
+        [GANG_ADMITTED, CREATE_FAILED],
+        [GANG_ADMITTED, CREATED],
+        [Event("Normal", "AllMembersCreated", "3/3 member pods exist")],
+        id="only-the-changed-condition",
+    ),
+    pytest.param(
+        [CREATED, GANG_WAITING],
+        [CREATE_FAILED, GANG_ADMITTED],
+        [
+            Event("Warning", "CreateFailed", "pod train-worker-1: forbidden"),
+            Event("Normal", "Admitted", "the gang's minimum of 3 pods was released"),
+        ],
+        id="several-in-condition-order",
     ),
 ]
 
@@ -194,7 +226,7 @@ def test_first_seen_progress_reason_is_no_news(reason: str) -> None:
 
 def test_repeated_reconcile_posts_an_event_once() -> None:
     """The stored conditions are the memory: applying the same change twice is news once."""
-    before = [CREATED, NOT_READY]
-    after = [CREATED, READY_TRUE]
+    before = [CREATE_FAILED, NOT_READY]
+    after = [CREATED, NOT_READY]
     assert len(transition_events(before, after)) == 1
     assert transition_events(after, after) == []

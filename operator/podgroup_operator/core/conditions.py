@@ -17,6 +17,8 @@ GANG_SCHEDULED = "GangScheduled"
 GANG_READY = "GangReady"
 
 # Reasons of a False condition that say "not yet" rather than "something is wrong".
+# Conditions whose turning True is announced with a Normal event.
+NEWSWORTHY = frozenset({GANG_SCHEDULED})
 PROGRESS_REASONS = frozenset({"MembersMissing", "MembersNotReady", "Waiting", "BelowMinimum"})
 
 
@@ -57,24 +59,27 @@ def set_condition(
 
 
 def transition_events(before: Sequence[Condition], after: Sequence[Condition]) -> list[Event]:
-    """One event per condition whose status, reason or message changed.
+    """The events a change of conditions is worth, decided from the conditions stored before
+    (so repeated reconciles do not repeat them):
 
-    A condition seen for the first time is news only when it reports a failure (a False
-    condition whose reason is not mere progress). Deciding from the conditions already
-    stored in status keeps events at one per change even when reconciles repeat.
+    - a failure (False with a reason other than mere progress), when it appears or changes;
+    - a recovery from such a failure, and the gang's admission: Normal events;
+    - a True condition turning False (e.g. the gang degrading): Warning.
+    Progress alone (counts moving, conditions turning True on the way up) is no event.
     """
     old = {c.type: c for c in before}
     events = []
     for c in after:
         prev = old.get(c.type)
-        failing = c.status != ConditionStatus.TRUE
-        if prev is None and (not failing or c.reason in PROGRESS_REASONS):
+        if prev is not None and (prev.status, prev.reason, prev.message) == (c.status, c.reason, c.message):
             continue
-        if (
-            prev is not None
-            and (prev.status, prev.reason) == (c.status, c.reason)
-            and (prev.message == c.message or c.reason in PROGRESS_REASONS)
-        ):
-            continue  # unchanged, or only a progress count moved
-        events.append(Event("Warning" if failing else "Normal", c.reason, c.message))
+        was_failing = (
+            prev is not None and prev.status != ConditionStatus.TRUE and prev.reason not in PROGRESS_REASONS
+        )
+        if c.status != ConditionStatus.TRUE:
+            degraded = prev is not None and prev.status == ConditionStatus.TRUE
+            if c.reason not in PROGRESS_REASONS or degraded:
+                events.append(Event("Warning", c.reason, c.message))
+        elif was_failing or (c.type in NEWSWORTHY and (prev is None or prev.status != ConditionStatus.TRUE)):
+            events.append(Event("Normal", c.reason, c.message))
     return events

@@ -83,16 +83,9 @@ class _Snapshot:
         return best
 
 
-def _try_gang(snap: _Snapshot, gang: GangRequest) -> tuple[dict[str, str] | None, str]:
-    free = {name: dict(res) for name, res in snap.free.items()}
-    by_role: dict[str, list[MemberRequest]] = {}
-    for m in gang.members:
-        by_role.setdefault(m.role, []).append(m)
-    for role, count in gang.needed.items():
-        if len(by_role.get(role, [])) < count:
-            return None, f"waiting for the members of role {role} to be created"
-    # Largest members first: they are the hardest to place.
-    order = sorted(
+def _role_order(by_role: Mapping[str, Sequence[MemberRequest]]) -> list[str]:
+    """Largest members first: they are the hardest to place."""
+    return sorted(
         by_role,
         key=lambda r: (
             -by_role[r][0].requests.get("cpu", Decimal(0)),
@@ -100,18 +93,33 @@ def _try_gang(snap: _Snapshot, gang: GangRequest) -> tuple[dict[str, str] | None
             r,
         ),
     )
+
+
+def _needed_members(gang: GangRequest) -> list[MemberRequest] | None:
+    """The members that must be placed together, in placement order; None when some are missing."""
+    by_role: dict[str, list[MemberRequest]] = {}
+    for m in gang.members:
+        by_role.setdefault(m.role, []).append(m)
+    if any(len(by_role.get(role, [])) < n for role, n in gang.needed.items()):
+        return None
+    return [m for role in _role_order(by_role) for m in by_role[role][: gang.needed.get(role, 0)]]
+
+
+def _try_gang(snap: _Snapshot, gang: GangRequest) -> tuple[dict[str, str] | None, str]:
+    needed = _needed_members(gang)
+    if needed is None:
+        missing = [r for r, n in gang.needed.items() if sum(m.role == r for m in gang.members) < n]
+        return None, f"waiting for the members of role {missing[0]} to be created"
+    free = {name: dict(res) for name, res in snap.free.items()}
     placements: dict[str, str] = {}
-    for role in order:
-        for member in by_role[role][: gang.needed.get(role, 0)]:
-            node = snap.place(member, free)
-            if node is None:
-                return None, _shortfall(snap, gang)
+    for member in needed:
+        node = snap.place(member, free)
+        if node is None:
+            return None, _shortfall(snap, gang)
+        placements[member.name] = node
+    for member in gang.members:  # members beyond the minimum join when they fit
+        if member.name not in placements and (node := snap.place(member, free)) is not None:
             placements[member.name] = node
-    for role in order:  # members beyond the minimum join when they fit
-        for member in by_role[role][gang.needed.get(role, 0) :]:
-            node = snap.place(member, free)
-            if node is not None:
-                placements[member.name] = node
     snap.free = free
     return placements, ""
 
@@ -119,15 +127,23 @@ def _try_gang(snap: _Snapshot, gang: GangRequest) -> tuple[dict[str, str] | None
 def _shortfall(snap: _Snapshot, gang: GangRequest) -> str:
     """Say what the gang needs and how much of it fits now, e.g. for a Pending condition."""
     free = {name: dict(res) for name, res in snap.free.items()}
-    needed = [
-        m for role, count in gang.needed.items() for m in [x for x in gang.members if x.role == role][:count]
-    ]
+    needed = _needed_members(gang) or []
     placed = sum(1 for m in needed if snap.place(m, free) is not None)
     shapes = Counter(_shape(m.requests) for m in needed)
     what = ", ".join(f"{n} of {shape}" for shape, n in shapes.items())
     if not any(snap.allowed(m.constraints) for m in needed):
         return f"needs {len(needed)} pods ({what}); no node matches their selectors, affinity and tolerations"
     return f"needs {len(needed)} pods ({what}) at once; at most {placed} fit now"
+
+
+def _could_fit(snap: _Snapshot, gang: GangRequest) -> bool:
+    """Whether waiting can help: its members exist and would fit on the nodes if they were empty.
+    Only such a gang may stop the gangs behind it; any other would stop them forever."""
+    needed = _needed_members(gang)
+    if needed is None:
+        return False
+    empty = {n.name: dict(n.allocatable) for n in snap.nodes if n.name in snap.free}
+    return all(snap.place(m, empty) is not None for m in needed)
 
 
 def plan_admissions(
@@ -147,7 +163,7 @@ def plan_admissions(
                 Verdict(
                     gang.key,
                     False,
-                    message=f"waiting behind {blocker.key[1]}, which has "
+                    message=f"waiting behind {blocker.key[0]}/{blocker.key[1]}, which has "
                     f"waited longer than {int(starvation_seconds)}s",
                 )
             )
@@ -157,6 +173,6 @@ def plan_admissions(
             verdicts.append(Verdict(gang.key, True, placements))
             continue
         verdicts.append(Verdict(gang.key, False, message=message))
-        if (now - gang.waiting_since).total_seconds() >= starvation_seconds:
+        if (now - gang.waiting_since).total_seconds() >= starvation_seconds and _could_fit(snap, gang):
             blocker = gang
     return verdicts

@@ -26,7 +26,7 @@ def is_admitted(spec: PodGroupSpec, pods: Sequence[ObservedPod]) -> bool:
 
 
 def backoff_seconds(rollbacks: int, base: float, cap: float) -> float:
-    return min(cap, base * 2 ** max(0, rollbacks - 1))
+    return min(cap, base * 2 ** min(max(0, rollbacks - 1), 62))  # 2**1024 overflows a float
 
 
 def gang_request(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus
 from podgroup_operator.core.labels import (
     ADMITTED_AT_ANNOTATION,
     GANG_GATE,
@@ -61,7 +64,7 @@ class ObservedPod:
 
 def _index(labels: Mapping[str, str]) -> int | None:
     raw = labels.get(INDEX_LABEL, "")
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isascii() and raw.isdigit() else None
 
 
 def _controller_uid(metadata: Mapping[str, Any]) -> str | None:
@@ -73,9 +76,11 @@ def _controller_uid(metadata: Mapping[str, Any]) -> str | None:
 
 def _timestamp(raw: str | None) -> datetime | None:
     try:
-        return datetime.fromisoformat(raw) if raw else None
+        parsed = datetime.fromisoformat(raw) if raw else None
     except ValueError:
         return None
+    # Kubernetes times are UTC; a time written without an offset must not be naive.
+    return parsed.replace(tzinfo=UTC) if parsed is not None and parsed.tzinfo is None else parsed
 
 
 def _requests_or_empty(spec: Mapping[str, Any]) -> Resources:
@@ -130,3 +135,43 @@ def node_usage(pod: Mapping[str, Any]) -> tuple[str, Resources] | None:
 def group_of(pod: Mapping[str, Any]) -> str | None:
     """Name of the PodGroup a pod belongs to, from its label."""
     return ((pod.get("metadata") or {}).get("labels") or {}).get(GROUP_LABEL)
+
+
+@dataclass(frozen=True)
+class ObservedGroup:
+    """A PodGroup as observed, parsed once per watch event rather than once per use."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int | None
+    created: datetime
+    deleting: bool
+    spec: PodGroupSpec | None  # None when the stored spec does not parse (see spec_error)
+    spec_error: str | None
+    status: PodGroupStatus | None
+
+
+def observe_group(body: Mapping[str, Any]) -> ObservedGroup:
+    meta = body.get("metadata") or {}
+    spec: PodGroupSpec | None = None
+    error = None
+    try:
+        spec = PodGroupSpec.model_validate(body.get("spec") or {})
+    except ValidationError as exc:
+        error = str(exc)
+    try:
+        status = PodGroupStatus.model_validate(body["status"]) if body.get("status") else None
+    except ValidationError:
+        status = None  # written by an older or foreign hand: recomputed from scratch
+    return ObservedGroup(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        generation=meta.get("generation"),
+        created=_timestamp(meta.get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC),
+        deleting=bool(meta.get("deletionTimestamp")),
+        spec=spec,
+        spec_error=error,
+        status=status,
+    )

@@ -9,11 +9,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from pydantic import ValidationError
-
-from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus
 from podgroup_operator.config import Config
 from podgroup_operator.core.gang import GangRequest, GroupKey, Verdict, plan_admissions
 from podgroup_operator.core.gang_state import gang_request
@@ -42,7 +38,6 @@ class GangAdmitter:
         # placements stay reserved until it does. After a restart the index alone tells, since
         # released members carry their planned node (see node_usage).
         self.in_flight: dict[GroupKey, dict[str, str]] = {}
-        self._writes = asyncio.Semaphore(config.max_concurrent_writes)
 
     def poke(self) -> None:
         self._wake.set()
@@ -77,18 +72,6 @@ class GangAdmitter:
             self._timer.cancel()
         self._timer = loop.call_later(delay, self.poke)
 
-    def _group(self, key: GroupKey) -> tuple[PodGroupSpec, PodGroupStatus | None, dict[str, Any]] | None:
-        store = self._ctx.groups.get(key)
-        body = next(iter(store), None) if store else None
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            return None
-        try:
-            spec = PodGroupSpec.model_validate(body.get("spec") or {})
-            status = PodGroupStatus.model_validate(body["status"]) if body.get("status") else None
-        except ValidationError:
-            return None
-        return spec, status, body
-
     def _reservations(self) -> dict[str, dict[str, Decimal]]:
         used: dict[str, dict[str, Decimal]] = {}
         for node, store in self._ctx.node_pods.items():
@@ -106,22 +89,21 @@ class GangAdmitter:
 
     def _waiting_gangs(self, now: datetime) -> list[GangRequest]:
         gangs = []
-        for key in list(self._ctx.member_pods.keys()):
-            if key in self.in_flight:
+        for key, store in list(self._ctx.member_pods.items()):
+            pods = list(store)
+            if key in self.in_flight or not any(p.active and p.gang_gated for p in pods):
+                continue  # most groups, most of the time: nothing waits at the gate
+            group = self._ctx.group(key)
+            if group is None or group.deleting or group.spec is None:
                 continue
-            group = self._group(key)
-            if group is None:
-                continue
-            spec, status, body = group
-            record = status.gang if status else None
+            record = group.status.gang if group.status else None
             if record and record.next_attempt_time and record.next_attempt_time > now:
                 self._wake_at((record.next_attempt_time - now).total_seconds())
                 continue
-            created = datetime.fromisoformat(body["metadata"]["creationTimestamp"])
-            since = (
-                max(created, record.last_rollback_time) if record and record.last_rollback_time else created
-            )
-            request = gang_request(key, spec, list(self._ctx.member_pods.get(key, [])), since)
+            since = group.created
+            if record and record.last_rollback_time:
+                since = max(since, record.last_rollback_time)
+            request = gang_request(key, group.spec, pods, since)
             if request is not None:
                 gangs.append(request)
         return gangs
@@ -160,15 +142,14 @@ class GangAdmitter:
                 return False
             # A pod that names its hostname already is placed by it; adding the key would be refused.
             pin = None if HOSTNAME_LABEL in pod.constraints.node_selector else hostnames.get(node)
-            async with self._writes:
-                return await self._ctx.writer.release_member(
-                    namespace,
-                    member,
-                    node=node,
-                    pin_hostname=pin,
-                    remaining_gates=[g for g in pod.scheduling_gates if g != GANG_GATE],
-                    admitted_at=decided,
-                )
+            return await self._ctx.writer.release_member(
+                namespace,
+                member,
+                node=node,
+                pin_hostname=pin,
+                remaining_gates=[g for g in pod.scheduling_gates if g != GANG_GATE],
+                admitted_at=decided,
+            )
 
         results = await asyncio.gather(*(release(m, n) for m, n in verdict.placements.items()))
         GANG_RELEASE_LATENCY.observe((self._ctx.clock() - decided).total_seconds())

@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from podgroup_operator.config import Config
+from podgroup_operator.core.observed import ObservedGroup
 from podgroup_operator.k8s.adapter import ClusterWriter
 from podgroup_operator.runtime.workqueue import WorkQueue
 
@@ -24,7 +25,7 @@ def utcnow() -> datetime:
 class OperatorContext:
     writer: ClusterWriter
     queue: WorkQueue
-    groups: kopf.Index[GroupKey, dict[str, Any]]
+    groups: kopf.Index[GroupKey, ObservedGroup]
     member_pods: kopf.Index[GroupKey, Any]
     nodes: kopf.Index[str, Any]
     node_pods: kopf.Index[str, Any]
@@ -35,3 +36,7 @@ class OperatorContext:
     last_status: dict[GroupKey, dict[str, Any]] = field(default_factory=dict)
     # The gang planner's latest word on each waiting gang (recomputed on every pass).
     waiting: dict[GroupKey, str] = field(default_factory=dict)
+
+    def group(self, key: GroupKey) -> ObservedGroup | None:
+        store = self.groups.get(key)
+        return next(iter(store), None) if store else None

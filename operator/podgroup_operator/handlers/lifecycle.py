@@ -24,7 +24,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
     memo.api = await api_client()
     queue = WorkQueue(lambda key: reconcile(ctx, cast(GroupKey, key)), workers=config.workers)
     ctx = OperatorContext(
-        writer=ClusterWriter(memo.api),
+        writer=ClusterWriter(
+            memo.api,
+            pod_writes=config.max_pod_writes,
+            report_writes=config.max_report_writes,
+            release_writes=config.max_release_writes,
+        ),
         queue=queue,
         groups=kwargs["groups"],
         member_pods=kwargs["member_pods"],

@@ -6,8 +6,6 @@ import asyncio
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
 from podgroup_operator.api.models import GangStatus, PodGroupSpec, PodGroupStatus
 from podgroup_operator.core.conditions import Event, transition_events
 from podgroup_operator.core.gang_state import after_rollback, timed_out_release
@@ -22,11 +20,6 @@ from podgroup_operator.metrics import GANG_ROLLBACKS
 from podgroup_operator.runtime.workqueue import RetryLater
 
 logger = logging.getLogger(__name__)
-
-
-def _observed_group(ctx: OperatorContext, key: GroupKey) -> dict[str, Any] | None:
-    store = ctx.groups.get(key)
-    return next(iter(store), None) if store else None
 
 
 def _gang_record(previous: GangStatus | None, pods: list[ObservedPod]) -> GangStatus | None:
@@ -69,19 +62,17 @@ async def _roll_back(
 
 
 async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
-    body = _observed_group(ctx, key)
-    if body is None or body["metadata"].get("deletionTimestamp"):
+    observed = ctx.group(key)
+    if observed is None or observed.deleting:
         return None  # gone or going: its pods are garbage-collected through owner references
     namespace, name = key
-    meta = body["metadata"]
-    group = GroupRef(namespace, name, meta["uid"])
-    try:
-        spec = PodGroupSpec.model_validate(body.get("spec") or {})
-    except ValidationError as exc:
+    group = GroupRef(namespace, name, observed.uid)
+    spec = observed.spec
+    if spec is None:
         # The CRD schema refuses what the models refuse; this guards objects stored before it.
-        logger.warning("PodGroup %s/%s has an invalid spec: %s", namespace, name, exc)
+        logger.warning("PodGroup %s/%s has an invalid spec: %s", namespace, name, observed.spec_error)
         return None
-    previous = PodGroupStatus.model_validate(body["status"]) if body.get("status") else None
+    previous = observed.status
     pods = list(ctx.member_pods.get(key, []))
     now = ctx.clock()
 
@@ -109,7 +100,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     status = compute_status(
         group=name,
         spec=spec,
-        generation=meta.get("generation"),
+        generation=observed.generation,
         pods=pods,
         previous=previous,
         create_error=refusals[0] if refusals else None,

@@ -1,4 +1,7 @@
-"""Watch events only enqueue the affected PodGroup; the reconcile does the work."""
+"""Watch events only enqueue the affected PodGroup; the reconcile does the work.
+
+Async on purpose, here and in indexes.py: these handlers never block, and a sync handler
+would cost a thread-pool hop per watch event."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from podgroup_operator.core.labels import GROUP_LABEL
 
 
 @kopf.on.event(API_GROUP, API_VERSION, PLURAL)
-def podgroup_changed(namespace: str | None, name: str, type: str, memo: kopf.Memo, **_: Any) -> None:
+async def podgroup_changed(namespace: str | None, name: str, type: str, memo: kopf.Memo, **_: Any) -> None:
     key = (namespace or "", name)
     if type == "DELETED":
         memo.ctx.queue.forget(key)
@@ -23,13 +26,15 @@ def podgroup_changed(namespace: str | None, name: str, type: str, memo: kopf.Mem
 
 
 @kopf.on.event("pods")
-def pod_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+async def pod_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
     # Any pod that comes, goes or binds changes the room gangs have.
     memo.admitter.poke()
     if GROUP_LABEL in labels:
-        memo.ctx.queue.add((namespace or "", labels[GROUP_LABEL]))
+        memo.ctx.queue.add_after(
+            (namespace or "", labels[GROUP_LABEL]), memo.ctx.config.pod_event_batch_seconds
+        )
 
 
 @kopf.on.event("nodes")
-def node_changed(memo: kopf.Memo, **_: Any) -> None:
+async def node_changed(memo: kopf.Memo, **_: Any) -> None:
     memo.admitter.poke()

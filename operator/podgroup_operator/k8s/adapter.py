@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -40,16 +41,26 @@ def api_message(exc: ApiException) -> str:
 class ClusterWriter:
     # The client's hints name its model classes; it serializes plain dicts the same way,
     # and the operator builds manifests as dicts in core/. Hence the arg-type ignores.
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(
+        self, api: client.ApiClient, *, pod_writes: int = 32, report_writes: int = 8, release_writes: int = 64
+    ) -> None:
         self._core = client.CoreV1Api(api)
         self._custom = client.CustomObjectsApi(api)
+        # Kopf has no client-side rate limiter, so the writer bounds its own writes in flight,
+        # per kind, most urgent first: gang releases (a gang waits on them), pod creates and
+        # deletes, then reports (status, events), which can queue without holding anyone up.
+        # Short queues at the API server keep each write's latency short.
+        self._release = asyncio.Semaphore(release_writes)
+        self._pods = asyncio.Semaphore(pod_writes)
+        self._reports = asyncio.Semaphore(report_writes)
 
     async def create_pod(self, namespace: str, body: dict[str, Any]) -> str | None:
         """Create a member pod. Returns the API server's refusal message, or None when the pod
         exists afterwards (created now, or already there)."""
         API_WRITES.labels("create", "pods").inc()
         try:
-            await self._core.create_namespaced_pod(namespace, body)  # type: ignore[arg-type]
+            async with self._pods:
+                await self._core.create_namespaced_pod(namespace, body)  # type: ignore[arg-type]
         except ApiException as exc:
             if exc.status == 409:
                 return None
@@ -63,7 +74,8 @@ class ClusterWriter:
         API_WRITES.labels("delete", "pods").inc()
         options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
         try:
-            await self._core.delete_namespaced_pod(name, namespace, body=options)
+            async with self._pods:
+                await self._core.delete_namespaced_pod(name, namespace, body=options)
         except ApiException as exc:
             if exc.status not in (404, 409):
                 raise
@@ -71,15 +83,16 @@ class ClusterWriter:
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         API_WRITES.labels("patch", "podgroups/status").inc()
         try:
-            await self._custom.patch_namespaced_custom_object_status(
-                API_GROUP,
-                API_VERSION,
-                namespace,
-                PLURAL,
-                name,
-                {"status": status},
-                _content_type="application/merge-patch+json",
-            )  # type: ignore[call-arg]
+            async with self._reports:
+                await self._custom.patch_namespaced_custom_object_status(
+                    API_GROUP,
+                    API_VERSION,
+                    namespace,
+                    PLURAL,
+                    name,
+                    {"status": status},
+                    _content_type="application/merge-patch+json",
+                )  # type: ignore[call-arg]
         except ApiException as exc:
             if exc.status != 404:  # the group is gone; nothing to report on
                 raise
@@ -110,9 +123,10 @@ class ClusterWriter:
             patch["spec"]["nodeSelector"] = {HOSTNAME_LABEL: pin_hostname}
         try:
             # A JSON merge patch replaces the gate list; a strategic merge would merge it by name.
-            await self._core.patch_namespaced_pod(
-                name, namespace, patch, _content_type="application/merge-patch+json"
-            )  # type: ignore[call-arg]
+            async with self._release:
+                await self._core.patch_namespaced_pod(
+                    name, namespace, patch, _content_type="application/merge-patch+json"
+                )  # type: ignore[call-arg]
         except ApiException as exc:
             if exc.status in (404, 409, 422):
                 logger.warning("could not release %s/%s: %s", namespace, name, api_message(exc))
@@ -144,7 +158,8 @@ class ClusterWriter:
         }
         try:
             API_WRITES.labels("create", "events").inc()
-            await self._core.create_namespaced_event(group.namespace, body)  # type: ignore[arg-type]
+            async with self._reports:
+                await self._core.create_namespaced_event(group.namespace, body)  # type: ignore[arg-type]
         except ApiException as exc:
             logger.warning(
                 "could not post event %s on %s/%s: %s",

@@ -37,7 +37,7 @@ class Backoff:
     def next(self, key: Key) -> float:
         n = self.failures.get(key, 0)
         self.failures[key] = n + 1
-        return min(self.cap, self.base * 2**n)
+        return min(self.cap, self.base * 2 ** min(n, 62))  # 2**1024 would overflow a float
 
     def forget(self, key: Key) -> None:
         self.failures.pop(key, None)
