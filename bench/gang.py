@@ -164,7 +164,8 @@ def main() -> None:
         1, m.get("podgroup_gang_release_seconds_count", 1)
     )
     print(
-        f"  release latency (fits -> last gate removed): mean {mean * 1000:.0f} ms, p99 <= {p99} s (goal p99 <= 1 s)"
+        f"  release latency (fits -> last gate removed): mean {mean * 1000:.0f} ms, "
+        f"p99 <= {p99} s (goal p99 <= 1 s)"
     )
     print(f"  API writes: {total:.0f} in all, {total / args.gangs:.1f} per gang: {writes}")
     print(
