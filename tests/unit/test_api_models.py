@@ -38,6 +38,23 @@ BODY: dict[str, Any] = {
             {"name": "worker", "replicas": 4, "minAvailable": 3, "template": TEMPLATE},
         ],
         "gang": {"scheduleTimeoutSeconds": 300},
+        "failurePolicy": {
+            "maxRestarts": 5,
+            "backoff": {"initialSeconds": 10, "maxSeconds": 300},
+            "escalation": {"after": 3, "windowSeconds": 600},
+            "defaultAction": "RestartContainer",
+            "rules": [
+                {
+                    "action": "RestartGroupInPlace",
+                    "onExitCodes": {"containerName": "main", "operator": "In", "values": [134]},
+                },
+                {"action": "FailGroup", "onReasons": ["OOMKilled"]},
+                {
+                    "action": "RecreatePod",
+                    "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+                },
+            ],
+        },
     },
     "status": {
         "phase": "Running",

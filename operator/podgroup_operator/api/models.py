@@ -15,8 +15,10 @@ import enum
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+from podgroup_operator.api.base import ApiModel
+from podgroup_operator.api.failure_policy import FailurePolicy
 
 # Marker the CRD generator replaces with the real core/v1 schema of that name, taken from
 # the upstream OpenAPI document (the Python side treats the template as an opaque dict).
@@ -57,21 +59,7 @@ Timestamp = Annotated[datetime, AfterValidator(_utc_seconds)]
 PodTemplateSpec = Annotated[dict[str, Any], WithJsonSchema({"type": "object", EMBED_KEY: POD_TEMPLATE_SPEC})]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        # Ignore unknown keys: an operator must keep working on objects written by a newer CRD.
-        extra="ignore",
-    )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The wire form: camelCase, JSON types, unset optional fields left out."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-class Role(_Model):
+class Role(ApiModel):
     """One kind of member of the group: a pod template stamped out `replicas` times."""
 
     model_config = ConfigDict(
@@ -120,7 +108,7 @@ class Role(_Model):
         return self.replicas if self.min_available is None else self.min_available
 
 
-class Gang(_Model):
+class Gang(ApiModel):
     """All-or-nothing admission of the group's pods."""
 
     schedule_timeout_seconds: int = Field(
@@ -135,7 +123,7 @@ class Gang(_Model):
     )
 
 
-class PodGroupSpec(_Model):
+class PodGroupSpec(ApiModel):
     """Desired state of a PodGroup."""
 
     roles: list[Role] = Field(
@@ -148,6 +136,11 @@ class PodGroupSpec(_Model):
         default_factory=Gang,
         description="Gang scheduling settings.",
         # Defaulting the object lets the API server fill in (and show) the nested defaults.
+        json_schema_extra={"default": {}},
+    )
+    failure_policy: FailurePolicy = Field(
+        default_factory=FailurePolicy,
+        description="How the group reacts when a member fails.",
         json_schema_extra={"default": {}},
     )
 
@@ -167,7 +160,7 @@ class ConditionStatus(enum.StrEnum):
     UNKNOWN = "Unknown"
 
 
-class Condition(_Model):
+class Condition(ApiModel):
     """An observation of one aspect of the PodGroup, in the Kubernetes condition convention."""
 
     type: str = Field(min_length=1, max_length=316, description="Type of the condition, e.g. Ready.")
@@ -187,7 +180,7 @@ class Condition(_Model):
     )
 
 
-class RoleStatus(_Model):
+class RoleStatus(ApiModel):
     """Pod counts of one role."""
 
     name: str = Field(description="Name of the role.")
@@ -199,7 +192,7 @@ class RoleStatus(_Model):
     failed: int = Field(default=0, ge=0, description="Pods in phase Failed.")
 
 
-class GangStatus(_Model):
+class GangStatus(ApiModel):
     """The record of gang admissions, kept so a restarted operator backs off the same way."""
 
     admitted_time: Timestamp | None = Field(
@@ -214,7 +207,28 @@ class GangStatus(_Model):
     )
 
 
-class PodGroupStatus(_Model):
+class FailureRecord(ApiModel):
+    """A member's failure and the action the policy took for it."""
+
+    pod: str = Field(description="The member pod that failed.")
+    container: str | None = Field(default=None, description="The container that failed, if one did.")
+    exit_code: int | None = Field(default=None, description="Its exit code, if it exited.")
+    reason: str = Field(description="Termination reason, e.g. OOMKilled, Error, Evicted, NodeLost.")
+    action: str = Field(description="The action taken.")
+    time: Timestamp = Field(description="When the operator acted on it.")
+    key: str = Field(
+        description="Identity of the failure (pod uid, container, restart count): acted on once."
+    )
+
+
+class ActionUse(ApiModel):
+    """One use of an action, kept for escalation and backoff."""
+
+    action: str = Field(description="The action.")
+    time: Timestamp = Field(description="When it was taken.")
+
+
+class PodGroupStatus(ApiModel):
     """Observed state of a PodGroup, written by the operator."""
 
     phase: Phase | None = Field(default=None, description="Lifecycle phase of the group as a whole.")
@@ -238,9 +252,19 @@ class PodGroupStatus(_Model):
         default=None, ge=0, description="Number of restarts performed on the group's members."
     )
     gang: GangStatus | None = Field(default=None, description="Gang admission record.")
+    restart_generation: int | None = Field(
+        default=None,
+        ge=0,
+        description="Incremented by every in-place restart of the whole group; members carry the "
+        "generation they run in the podgroup.dev/restart-generation annotation.",
+    )
+    last_failure: FailureRecord | None = Field(default=None, description="The last failure acted on.")
+    actions: list[ActionUse] | None = Field(
+        default=None, max_length=64, description="Recent actions, newest last (for escalation and backoff)."
+    )
 
 
-class PodGroup(_Model):
+class PodGroup(ApiModel):
     """A group of pods that is admitted, restarted and resized as one workload."""
 
     model_config = ConfigDict(
