@@ -55,6 +55,7 @@ start kube-apiserver "$(bin kube-apiserver "$KUBE_VERSION")" \
   --proxy-client-cert-file "$PKI_DIR/front-proxy-client.crt" \
   --proxy-client-key-file "$PKI_DIR/front-proxy-client.key" \
   --enable-aggregator-routing=true \
+  --kubelet-preferred-address-types InternalIP,Hostname \
   --profiling=false $gates
 wait_for kube-apiserver 120 "$KUBECTL" get --raw /readyz
 
@@ -83,7 +84,7 @@ KWOK
 start kwok "$(bin kwok "$KWOK_VERSION")" -c "$CLUSTER_DIR/kwok.yaml" \
   --kubeconfig "$PKI_DIR/kwok.kubeconfig" --manage-all-nodes=false \
   --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-  --cidr 10.250.0.1/16 --node-ip 10.250.255.254 --server-address "127.0.0.1:$KWOK_PORT"
+  --cidr 10.250.0.1/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$KWOK_PORT"
 
 "$HACK_DIR/fake-nodes.sh" "$KWOK_NODES" --cpu "$KWOK_NODE_CPU" --memory "$KWOK_NODE_MEMORY" --pods "$KWOK_NODE_PODS"
 

@@ -25,11 +25,12 @@ die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
 
 bin() { echo "$BIN_DIR/$1-$2"; }
 
+# running PID: alive and not a zombie. (This machine's PID 1 reaps orphans a second or
+# two late; waiting for a zombie to vanish would only slow every stop down.)
+running() { [[ -r /proc/$1/stat && $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+
 # alive NAME: the process recorded in NAME's pid file is still running.
-alive() {
-  local f=$PID_DIR/$1.pid
-  [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
-}
+alive() { [[ -f $PID_DIR/$1.pid ]] && running "$(<"$PID_DIR/$1.pid")"; }
 
 # start NAME CMD...: run CMD in the background, log to logs/NAME.log, record its PID.
 start() {
@@ -45,11 +46,11 @@ start() {
 stop() {
   local f=$PID_DIR/$1.pid pid
   [[ -f $f ]] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  pid=$(<"$f")
+  if running "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do running "$pid" || break; sleep 0.1; done
+    running "$pid" && kill -KILL "$pid" 2>/dev/null
     log "stopped $1 (pid $pid)"
   fi
   rm -f "$f"

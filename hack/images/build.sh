@@ -14,10 +14,10 @@ busybox=/bin/busybox  # from busybox-static (hack/node/install-deps.sh installs 
 # Debian's python3 where there is one; the script needs only the standard library.
 python=$(command -v /usr/bin/python3 || command -v python3)
 
-[[ -x $busybox ]] && "$busybox" --list | grep -qx sh || {
+if ! [[ -x $busybox ]] || ! "$busybox" --list | grep -qx sh; then
   echo "images/build.sh: $busybox (Debian busybox-static) is missing: run hack/node/install-deps.sh" >&2
   exit 1
-}
+fi
 mkdir -p "$out"
 
 # PID 1 of every pod sandbox: sleeps until TERM/INT and exits 0 then. (busybox `sleep` alone
@@ -26,7 +26,7 @@ pause_script='trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'
 
 # image NAME ARGS...: build $out/NAME.tar unless it is newer than every input.
 image() {
-  local name=$1 tar=$out/$1.tar; shift
+  local tar=$out/$1.tar; shift
   local input stale=0
   [[ -f $tar ]] || stale=1
   for input in "$here/oci.py" "$here/build.sh" "$busybox"; do

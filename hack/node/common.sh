@@ -1,5 +1,5 @@
 # Settings and helpers shared by hack/node/up.sh and hack/node/down.sh. Sourced, not executed.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # the settings here are used by up.sh and down.sh
 #
 # The real node "real-0" runs as host processes: a private containerd (+ runc shims), the
 # kubelet, and metrics-server. What each of them could leave on the machine is kept in one
@@ -41,10 +41,16 @@ METRICS_SERVER_PORT=${METRICS_SERVER_PORT:-26445}
 #   /var/lib/cni:    libcni's result cache
 REDIRECTED_DIRS=(/run/containerd /var/lib/cni)
 
+# The bridge, the node address, the ports and the cgroup subtree are machine-wide: one
+# real node per machine. The bridge's alias names the cluster folder that owns them, so
+# that up.sh or down.sh of another cluster folder never takes them from a running node.
+OWNER_TAG="podgroup real node: $NODE_DIR"
+
 KUBECTL=$(bin kubectl "$KUBE_VERSION")
 export KUBECONFIG=${KUBECONFIG:-$CLUSTER_DIR/kubeconfig}
 
 log() { printf '[node] %s\n' "$*" >&2; }
+
 
 kubectl_() { "$KUBECTL" --request-timeout=10s "$@"; }
 ctr_() { ctr -a "$CONTAINERD_SOCK" -n k8s.io "$@"; }
@@ -65,3 +71,22 @@ cgroup_dirs() {
 
 # Every mounted cgroup hierarchy, v1 and v2 (where down.sh looks for leftovers).
 all_cgroup_dirs() { awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/self/mounts; }
+
+# The owner recorded on the bridge ("" when there is no bridge).
+bridge_owner() { cat "/sys/class/net/$BRIDGE/ifalias" 2>/dev/null || true; }
+
+# owns_node_resources: the machine-wide resources are this cluster's, or nobody's.
+owns_node_resources() {
+  local owner
+  owner=$(bridge_owner)
+  [[ -z $owner || $owner == "$OWNER_TAG" ]]
+}
+
+# other_owner_running: the cluster folder named on the bridge still runs its kubelet.
+other_owner_running() {
+  local owner pid_file
+  owner=$(bridge_owner)
+  owner=${owner#podgroup real node: }
+  pid_file=$(dirname "$owner")/pids/kubelet.pid
+  [[ -f $pid_file ]] && running "$(<"$pid_file")"
+}

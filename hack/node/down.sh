@@ -3,10 +3,13 @@
 # machine: its processes (by PID: pid files, processes in its cgroup subtree, shims of its
 # own containerd socket), its mount namespace (and with it every container mount), the
 # bridge, the cgroup subtree, and its state under $CLUSTER_DIR/node (logs/ is kept).
-# Idempotent; exits non-zero, naming what is left, if something could not be removed.
-set -euo pipefail
+# Machine-wide things are left alone when the bridge names another cluster folder as their
+# owner (see common.sh). Idempotent; exits non-zero, naming what is left, if something
+# could not be removed.
+set -Eeuo pipefail
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
+trap 'log "ERROR: hack/node/down.sh failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # kill_pids SIGNAL PID...: signal each PID that still exists.
 kill_pids() {
@@ -14,13 +17,16 @@ kill_pids() {
   for pid in "$@"; do kill "-$sig" "$pid" 2>/dev/null || true; done
 }
 
-# The API objects up.sh created, and the node itself (its pods are then garbage collected).
+# The API objects up.sh created, the node's pods, and the Node itself.
 # The APIService must go while the API server runs: an unavailable aggregated API blocks
 # namespace deletion. Skipped when the API server is already gone.
 remove_api_objects() {
   kubectl_ get --raw /readyz >/dev/null 2>&1 || return 0
   kubectl_ delete apiservice,service,endpointslice,clusterrole,clusterrolebinding,rolebinding \
     -A -l podgroup.dev/part-of=real-node --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  # Its containers are about to be killed: say so now rather than after the pod GC's delay.
+  kubectl_ delete pods -A --field-selector "spec.nodeName=$NODE_NAME" --force --grace-period=0 \
+    --wait=false >/dev/null 2>&1 || true
   kubectl_ delete node "$NODE_NAME" --ignore-not-found --wait=false >/dev/null 2>&1 || true
 }
 
@@ -28,7 +34,9 @@ remove_api_objects() {
 container_pids() {
   local d
   for d in $(all_cgroup_dirs); do
-    [[ -d $d$CGROUP_ROOT ]] && find "$d$CGROUP_ROOT" -name cgroup.procs -exec cat {} + 2>/dev/null
+    if [[ -d $d$CGROUP_ROOT ]]; then
+      find "$d$CGROUP_ROOT" -name cgroup.procs -exec cat {} + 2>/dev/null || true
+    fi
   done | sort -un
 }
 
@@ -49,10 +57,11 @@ kill_containers() {
 node_pids() {
   local ns="" pid
   ns_alive && ns=$(stat -Lc "mnt:[%i]" "$NS_FILE" 2>/dev/null || true)
-  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+  for pid in /proc/[0-9]*; do
+    pid=${pid#/proc/}
     ((pid == $$)) && continue
     if [[ -n $ns && $(readlink "/proc/$pid/ns/mnt" 2>/dev/null) == "$ns" ]] \
-        || tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-address $CONTAINERD_SOCK "; then
+        || { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "-address $CONTAINERD_SOCK "; then
       echo "$pid"
     fi
   done
@@ -127,13 +136,16 @@ remove_state() {
   find "$NODE_DIR" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf --one-file-system {} +
 }
 
+# report_leftovers OWNER: fail naming whatever is left (machine-wide things only if OWNER is 1).
 report_leftovers() {
   local left=()
   [[ -n $(node_pids) ]] && left+=("processes: $(node_pids | tr '\n' ' ')")
-  [[ -n $(container_pids) ]] && left+=("container processes: $(container_pids | tr '\n' ' ')")
   [[ -n $(awk -v d="$NODE_DIR" 'index($2, d) == 1' /proc/self/mounts) ]] && left+=("mounts under $NODE_DIR")
-  ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("interface $BRIDGE")
-  [[ -n $(leftover_cgroups) ]] && left+=("cgroups: $(leftover_cgroups | tr '\n' ' ')")
+  if (($1)); then
+    [[ -n $(container_pids) ]] && left+=("container processes: $(container_pids | tr '\n' ' ')")
+    ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("interface $BRIDGE")
+    [[ -n $(leftover_cgroups) ]] && left+=("cgroups: $(leftover_cgroups | tr '\n' ' ')")
+  fi
   if ((${#left[@]})); then
     log "ERROR: could not remove: ${left[*]}"
     return 1
@@ -141,19 +153,29 @@ report_leftovers() {
 }
 
 main() {
-  remove_api_objects
+  # The machine-wide resources (bridge, cgroup subtree and the containers in it, the Node
+  # object) may belong to another cluster folder's running node: then only what is under
+  # this folder is cleaned.
+  local owner=1
+  if ! owns_node_resources; then
+    owner=0
+    log "the real node's bridge and cgroups belong to another cluster ($(bridge_owner)): leaving them"
+  fi
+  ((owner)) && remove_api_objects
   stop metrics-server
   # The kubelet first, so it restarts nothing; then the containers, then containerd.
   stop kubelet
-  kill_containers
+  ((owner)) && kill_containers
   stop containerd
   kill_node_processes
-  kill_containers
+  ((owner)) && kill_containers
   unmount_all
-  remove_network
-  remove_cgroups
-  remove_created_host_dirs
-  report_leftovers
+  if ((owner)); then
+    remove_network
+    remove_cgroups
+    remove_created_host_dirs
+  fi
+  report_leftovers "$owner"
   remove_state
   log "node $NODE_NAME stopped"
 }

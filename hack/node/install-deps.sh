@@ -29,7 +29,16 @@ if ((EUID != 0)); then
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-# policy-rc.d stops the package's postinst from starting a system-wide containerd
-# (on machines where an init system would honour it); ours is private to the cluster.
+# On a machine with an init system, containerd's postinst would start (and enable) a
+# system-wide containerd; a policy-rc.d answering 101 ("action forbidden") prevents that
+# during the install. Only ours is ever needed, and a machine's own policy is left alone.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh
+exit 101
+' > "$policy"
+  chmod +x "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

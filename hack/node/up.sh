@@ -2,8 +2,8 @@
 # Starts the local cluster's one REAL node, "real-0": a private containerd + runc, Debian's
 # CNI plugins, the built kubelet, and metrics-server (metrics.k8s.io, for `kubectl top`).
 # Called by hack/cluster-up.sh once the control plane is healthy; stopped by hack/node/down.sh.
-# Idempotent: what already runs is left alone (a changed kubelet configuration restarts
-# the kubelet). On failure it prints one line saying why, writes it to
+# Idempotent: what already runs is left alone (a changed kubelet or containerd
+# configuration, e.g. other KUBELET_FEATURE_GATES, restarts that one). On failure it prints one line saying why, writes it to
 # $CLUSTER_DIR/node/unavailable (tests skip with that reason) and exits non-zero.
 #
 # Environment:
@@ -48,13 +48,25 @@ poll() {
 }
 
 # why_exited NAME: the most telling line of a process's log (its last error).
+# Only what the latest run wrote counts: the log files are appended to.
 why_exited() {
-  local f=$LOG_DIR/$1.log line
-  # A flag error (cobra prints it first), else the last error-level line, else the last line.
-  line=$(grep -m1 '^Error: ' "$f" 2>/dev/null) \
-    || line=$(grep -E 'command failed|level=(fatal|error)|^[EF][0-9]{4} ' "$f" 2>/dev/null | tail -1) \
-    || line=$(tail -1 "$f" 2>/dev/null) || true
+  local f=$LOG_DIR/$1.log out line
+  out=$(tail -c "+$(($(cat "$LOG_DIR/$1.offset" 2>/dev/null || echo 0) + 1))" "$f" 2>/dev/null || true)
+  # A flag error or a panic (both fatal, printed once), else the last error-level line,
+  # else the last line.
+  line=$(grep -m1 -E '^(Error|panic): ' <<< "$out") \
+    || line=$(grep -E 'command failed|level=(fatal|error)|^[EF][0-9]{4} ' <<< "$out" | tail -1) \
+    || line=$(tail -1 <<< "$out") || true
   echo "$line (log: $f)" | cut -c1-400
+}
+
+# start_ NAME CMD...: lib.sh's start, remembering where this run's log output begins.
+start_() {
+  alive "$1" && return
+  rm -f "$PID_DIR/$1.pid"  # a dead or zombie process's: lib.sh's start would trust it
+  mkdir -p "$LOG_DIR"
+  { stat -c %s "$LOG_DIR/$1.log" 2>/dev/null || echo 0; } > "$LOG_DIR/$1.offset"
+  start "$@"
 }
 
 preflight() {
@@ -79,6 +91,22 @@ preflight() {
   local owner
   owner=$(ip -o -4 addr show to "$NODE_IP/32" | awk '{print $2}' | grep -vx "$BRIDGE" | head -1 || true)
   [[ -z $owner ]] || fail "the node address $NODE_IP is already on interface $owner"
+  if ! owns_node_resources && other_owner_running; then
+    fail "this machine's real node already runs for another cluster ($(bridge_owner)); stop it with its hack/node/down.sh"
+  fi
+  # Ports someone else listens on (ours are fine once they run).
+  if ! alive kubelet; then
+    check_port_free KUBELET_PORT "$KUBELET_PORT"
+    check_port_free KUBELET_HEALTHZ_PORT "$KUBELET_HEALTHZ_PORT"
+  fi
+  alive metrics-server || check_port_free METRICS_SERVER_PORT "$METRICS_SERVER_PORT"
+}
+
+# check_port_free VARIABLE PORT: fail, naming the setting to change, if a TCP PORT is in use.
+check_port_free() {
+  if ss -Htln "sport = :$2" | grep -q .; then
+    fail "TCP port $2 is already in use on this machine (choose another with $1=...)"
+  fi
 }
 
 # ---------------------------------------------------------------- certificates
@@ -136,7 +164,12 @@ setup_pki() {
 # ---------------------------------------------------------------- host plumbing
 
 setup_bridge() {
+  if ! owns_node_resources; then
+    other_owner_running && fail "this machine's real node already runs for another cluster ($(bridge_owner)); stop it with its hack/node/down.sh"
+    log "taking over the real node's resources left by a stopped cluster ($(bridge_owner))"
+  fi
   ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+  ip link set dev "$BRIDGE" alias "$OWNER_TAG"
   # IPv4 only: no link-local IPv6 chatter from our bridge.
   echo 1 > "/proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6" 2>/dev/null || true
   ip -o -4 addr show dev "$BRIDGE" | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
@@ -310,7 +343,7 @@ start_containerd() {
     alive containerd && { log "containerd configuration changed: restarting it"; stop containerd; }
     echo "$config" > "$CONTAINERD_DIR/config.toml"
     # In the node's mount namespace; runc and the CNI plugins come from Debian's packages.
-    PATH=/usr/sbin:/usr/bin:/sbin:/bin start containerd \
+    PATH=/usr/sbin:/usr/bin:/sbin:/bin start_ containerd \
       nsenter --mount="$NS_FILE" -- containerd --config "$CONTAINERD_DIR/config.toml"
   fi
   poll 30 ctr_ version || fail "containerd did not answer on $CONTAINERD_SOCK: $(why_exited containerd)"
@@ -422,16 +455,20 @@ start_kubelet() {
   mapfile -t argv <<< "$args"
   # PATH without sbin: the kubelet then finds no iptables binary and adds no iptables
   # chains to the machine (it needs none: no kube-proxy, no hostPorts here).
-  PATH=/usr/bin:/bin start kubelet nsenter --mount="$NS_FILE" -- "$KUBELET" "${argv[@]}"
+  PATH=/usr/bin:/bin start_ kubelet nsenter --mount="$NS_FILE" -- "$KUBELET" "${argv[@]}"
 }
 
 node_ready() {
   [[ $(kubectl_ get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
 }
 
+kubelet_healthy() { curl -sf --max-time 2 "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz"; }
+
+# The kubelet's own health first (the Node object may still say Ready from before a
+# restart), then the Node's Ready condition.
 wait_node_ready() {
   local deadline=$((SECONDS + NODE_READY_TIMEOUT))
-  until node_ready; do
+  until kubelet_healthy >/dev/null 2>&1 && node_ready; do
     alive kubelet || fail "the kubelet exited: $(why_exited kubelet)"
     alive containerd || fail "containerd exited: $(why_exited containerd)"
     if ((SECONDS >= deadline)); then
@@ -537,7 +574,7 @@ apiservice_available() {
 start_metrics_server() {
   metrics_server_objects | kubectl_ apply -f - >/dev/null || fail "could not create metrics-server's RBAC/Service objects"
   if ! alive metrics-server; then
-    start metrics-server "$METRICS_SERVER" \
+    start_ metrics-server "$METRICS_SERVER" \
       --bind-address "$NODE_IP" --secure-port "$METRICS_SERVER_PORT" \
       --tls-cert-file "$NODE_PKI/metrics-server-serving.crt" --tls-private-key-file "$NODE_PKI/metrics-server-serving.key" \
       --kubeconfig "$NODE_DIR/metrics-server.kubeconfig" \

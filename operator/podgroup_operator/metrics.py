@@ -37,3 +37,7 @@ API_WRITES = Counter(
     ["verb", "resource"],
     registry=REGISTRY,
 )
+RESTARTS = Counter(
+    "podgroup_restarts_total", "Failure-policy actions taken, by action and failure reason.",
+    ["action", "reason"], registry=REGISTRY,
+)

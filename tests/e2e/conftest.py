@@ -17,7 +17,7 @@ from typing import ClassVar
 import pytest
 from kubernetes import client, config
 
-from tests.e2e.cluster import REPO, kubeconfig, kubectl
+from tests.e2e.cluster import REPO, eventually, kubeconfig, kubectl
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,17 @@ def api() -> client.ApiClient:
 
 @pytest.fixture(scope="session")
 def crd_installed(api: client.ApiClient) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    # Retried: right after cluster-up, discovery of the aggregated metrics API may still be stale.
+    eventually(
+        lambda: (
+            kubectl(
+                "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"), check=False
+            ).returncode
+            == 0
+        ),
+        timeout=60,
+        what="the CRD to apply",
+    )
     kubectl("wait", "--for=condition=Established", "crd/podgroups.podgroup.dev", "--timeout=60s")
 
 
@@ -94,3 +104,18 @@ def namespace(api: client.ApiClient, operator: OperatorProcess | None) -> Iterat
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def real_node(api: client.ApiClient) -> str:
+    """The real kubelet node; tests that need real containers skip, with the harness's reason,
+    only where it could not start (on the project's machines it must)."""
+    from tests.e2e.realnode import REAL_NODE, unavailable_reason
+
+    try:
+        node = client.CoreV1Api(api).read_node(REAL_NODE)
+    except client.ApiException as exc:
+        pytest.skip(f"real node {REAL_NODE} is not there: {unavailable_reason() or exc.reason}")
+    if not any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []):
+        pytest.skip(f"real node {REAL_NODE} is not Ready: {unavailable_reason() or 'see .cluster/node/logs'}")
+    return REAL_NODE

@@ -4,7 +4,7 @@ backoff and escalation. Imported into models.py; the CRD is generated from these
 from __future__ import annotations
 
 import enum
-from typing import Self
+from typing import Any, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -45,7 +45,7 @@ class ExitCodeOperator(enum.StrEnum):
     NOT_IN = "NotIn"
 
 
-_SET = {"x-kubernetes-list-type": "set"}
+_SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}
 
 
 class OnExitCodes(ApiModel):

@@ -19,3 +19,12 @@ def member_name(group: str, role: str, index: int) -> str:
 # Both are read back after a restart: the reservation and the schedule timeout follow from them.
 ADMITTED_AT_ANNOTATION = f"{API_GROUP}/admitted-at"
 PLANNED_NODE_ANNOTATION = f"{API_GROUP}/planned-node"
+# The group restart generation a member runs in; the program inside can read it through the
+# downward API to tell incarnations apart.
+RESTART_GENERATION_ANNOTATION = f"{API_GROUP}/restart-generation"
+# JSON map of failure keys the operator has acted on for this pod, with the restart count (or 1)
+# they stand for: a failure is acted on once, even across operator restarts.
+HANDLED_FAILURES_ANNOTATION = f"{API_GROUP}/handled-failures"
+# podgroup.dev/restart-image.<container>: a second reference to the container's image, for
+# in-place restarts where the runtime reports no digest (e.g. images imported, not pulled).
+RESTART_IMAGE_ANNOTATION_PREFIX = f"{API_GROUP}/restart-image."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,14 +15,35 @@ from podgroup_operator.core.labels import (
     ADMITTED_AT_ANNOTATION,
     GANG_GATE,
     GROUP_LABEL,
+    HANDLED_FAILURES_ANNOTATION,
     INDEX_LABEL,
     PLANNED_NODE_ANNOTATION,
+    RESTART_GENERATION_ANNOTATION,
     ROLE_LABEL,
 )
 from podgroup_operator.core.placement import Constraints, constraints_of
 from podgroup_operator.core.resources import Resources, pod_requests
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class Termination:
+    exit_code: int
+    reason: str
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    name: str
+    image: str  # as the pod spec names it now
+    image_id: str  # what the runtime resolved it to
+    restart_count: int
+    ready: bool
+    running: bool
+    last_termination: Termination | None  # the previous run's end (lastState.terminated)
+    termination: Termination | None  # the current state, when terminated
 
 
 @dataclass(frozen=True)
@@ -42,6 +64,12 @@ class ObservedPod:
     priority: int = 0
     admitted_at: datetime | None = None
     planned_node: str | None = None
+    containers: tuple[ObservedContainer, ...] = ()
+    reason: str | None = None  # status.reason, e.g. Evicted, DeadlineExceeded
+    conditions: tuple[tuple[str, str], ...] = ()  # (type, status)
+    restart_policy: str = "Always"
+    restart_generation: int = 0
+    handled: Mapping[str, int] = field(default_factory=dict)  # failure keys already acted on
 
     @property
     def scheduled(self) -> bool:
@@ -62,9 +90,8 @@ class ObservedPod:
         return self.active and not self.gang_gated
 
 
-def _index(labels: Mapping[str, str]) -> int | None:
-    raw = labels.get(INDEX_LABEL, "")
-    return int(raw) if raw.isascii() and raw.isdigit() else None
+def _non_negative_int(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isascii() and raw.isdigit() else None
 
 
 def _controller_uid(metadata: Mapping[str, Any]) -> str | None:
@@ -90,11 +117,51 @@ def _requests_or_empty(spec: Mapping[str, Any]) -> Resources:
         return {}  # the API server validates quantities; this only guards odd objects
 
 
+def _termination(state: Mapping[str, Any] | None) -> Termination | None:
+    terminated = (state or {}).get("terminated")
+    if not terminated:
+        return None
+    return Termination(
+        exit_code=int(terminated.get("exitCode") or 0),
+        reason=terminated.get("reason") or "",
+        finished_at=_timestamp(terminated.get("finishedAt")),
+    )
+
+
+def _containers(spec: Mapping[str, Any], status: Mapping[str, Any]) -> tuple[ObservedContainer, ...]:
+    statuses = {cs.get("name"): cs for cs in status.get("containerStatuses") or []}
+    out = []
+    for c in spec.get("containers") or []:
+        cs = statuses.get(c.get("name"), {})
+        out.append(
+            ObservedContainer(
+                name=c.get("name", ""),
+                image=c.get("image", ""),
+                image_id=cs.get("imageID") or "",
+                restart_count=int(cs.get("restartCount") or 0),
+                ready=bool(cs.get("ready")),
+                running=bool((cs.get("state") or {}).get("running")),
+                last_termination=_termination(cs.get("lastState")),
+                termination=_termination(cs.get("state")),
+            )
+        )
+    return tuple(out)
+
+
+def _handled(raw: str | None) -> dict[str, int]:
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
     metadata = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
     labels = metadata.get("labels") or {}
+    annotations = metadata.get("annotations") or {}
     conditions = status.get("conditions") or []
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     restarts = sum(int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or [])
@@ -102,7 +169,7 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         name=metadata.get("name", ""),
         uid=metadata.get("uid", ""),
         role=labels.get(ROLE_LABEL, ""),
-        index=_index(labels),
+        index=_non_negative_int(labels.get(INDEX_LABEL)),
         phase=status.get("phase") or "Pending",
         node_name=spec.get("nodeName") or None,
         ready=ready,
@@ -113,8 +180,14 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         requests=_requests_or_empty(spec),
         constraints=constraints_of(spec),
         priority=int(spec.get("priority") or 0),
-        admitted_at=_timestamp((metadata.get("annotations") or {}).get(ADMITTED_AT_ANNOTATION)),
-        planned_node=(metadata.get("annotations") or {}).get(PLANNED_NODE_ANNOTATION),
+        admitted_at=_timestamp(annotations.get(ADMITTED_AT_ANNOTATION)),
+        planned_node=annotations.get(PLANNED_NODE_ANNOTATION),
+        containers=_containers(spec, status),
+        reason=status.get("reason"),
+        conditions=tuple((c.get("type", ""), c.get("status", "")) for c in conditions),
+        restart_policy=spec.get("restartPolicy") or "Always",
+        restart_generation=_non_negative_int(annotations.get(RESTART_GENERATION_ANNOTATION)) or 0,
+        handled=_handled(annotations.get(HANDLED_FAILURES_ANNOTATION)),
     )
 
 

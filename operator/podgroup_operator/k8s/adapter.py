@@ -134,6 +134,22 @@ class ClusterWriter:
             raise
         return True
 
+    async def patch_pod(self, namespace: str, name: str, uid: str, patch: dict[str, Any]) -> bool:
+        """A strategic merge patch of one member pod (containers merge by name), only if it is
+        still the pod observed. Returns False when it is gone or replaced."""
+        API_WRITES.labels("patch", "pods").inc()
+        body = {**patch, "metadata": {**patch.get("metadata", {}), "uid": uid}}
+        try:
+            async with self._pods:
+                await self._core.patch_namespaced_pod(
+                    name, namespace, body, _content_type="application/strategic-merge-patch+json"
+                )  # type: ignore[call-arg]
+        except ApiException as exc:
+            if exc.status in (404, 409, 422):  # gone, or replaced (uid mismatch)
+                return False
+            raise
+        return True
+
     async def post_event(self, group: GroupRef, event: Event, now: datetime) -> None:
         """An event on the PodGroup. Losing one is better than failing the reconcile for it."""
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")

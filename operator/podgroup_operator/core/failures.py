@@ -1,0 +1,83 @@
+"""Failures of a member pod, read from its observed state, each with a stable identity.
+
+A failure is identified by (pod uid, key, count): key names what failed ("c/<container>",
+"pod/<reason>", "node", "cond/<type>") and count is the container's restart count the failure
+stands for (1 for pod-level failures). The pod's handled-failures annotation records, per key,
+the count already acted on, so a failure is acted on once, even after an operator restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from podgroup_operator.core.observed import ObservedPod, Termination
+
+# Pod-level reasons (status.reason of a Failed pod) that are failures of the member.
+POD_FAILURE_REASONS = ("Evicted", "DeadlineExceeded", "OutOfmemory", "OutOfcpu", "UnexpectedAdmissionError")
+
+
+@dataclass(frozen=True)
+class Failure:
+    pod: str
+    pod_uid: str
+    key: str
+    count: int
+    reason: str
+    container: str | None = None
+    exit_code: int | None = None
+    conditions: tuple[tuple[str, str], ...] = ()
+    time: datetime | None = None
+
+    @property
+    def identity(self) -> str:
+        return f"{self.pod_uid}/{self.key}/{self.count}"
+
+
+def _failed(t: Termination | None) -> bool:
+    return t is not None and (
+        t.exit_code != 0 or t.reason in ("OOMKilled", "ContainerCannotRun", "StartError")
+    )
+
+
+def detect_failures(
+    pod: ObservedPod, *, node_lost: bool, watched_conditions: Collection[tuple[str, str]]
+) -> list[Failure]:
+    """The failures of the pod not yet acted on, oldest first."""
+    found: list[Failure] = []
+
+    def add(
+        key: str, count: int, reason: str, container: str | None = None, t: Termination | None = None
+    ) -> None:
+        if pod.handled.get(key, 0) < count:
+            found.append(
+                Failure(
+                    pod.name,
+                    pod.uid,
+                    key,
+                    count,
+                    reason,
+                    container=container,
+                    exit_code=t.exit_code if t else None,
+                    conditions=pod.conditions,
+                    time=t.finished_at if t else None,
+                )
+            )
+
+    for c in pod.containers:
+        key = f"c/{c.name}"
+        if c.termination is not None and _failed(c.termination):
+            # Stays terminated: the kubelet will not (or not yet) restart it.
+            add(key, c.restart_count + 1, c.termination.reason or "Error", c.name, c.termination)
+        elif c.last_termination is not None and _failed(c.last_termination):
+            # The kubelet restarted it after it failed.
+            add(key, c.restart_count, c.last_termination.reason or "Error", c.name, c.last_termination)
+    if pod.phase == "Failed" and pod.reason in POD_FAILURE_REASONS and not found:
+        add(f"pod/{pod.reason}", 1, pod.reason or "Failed")
+    if node_lost and pod.active:
+        add("node", 1, "NodeLost")
+    for condition in pod.conditions:
+        if condition in watched_conditions:
+            add(f"cond/{condition[0]}", 1, condition[0])
+    return sorted(found, key=lambda f: f.time.timestamp() if f.time else float("inf"))

@@ -1,0 +1,83 @@
+"""What an in-place restart writes on a pod: new image references for every container, the
+failures it accounts for, and the group's restart generation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from podgroup_operator.core.images import alternate_image
+from podgroup_operator.core.labels import HANDLED_FAILURES_ANNOTATION, RESTART_GENERATION_ANNOTATION
+from podgroup_operator.core.observed import ObservedPod
+
+
+@dataclass(frozen=True)
+class PodRestart:
+    pod: str
+    uid: str
+    images: Mapping[str, str]  # container -> image reference to switch to
+    handled: Mapping[str, int]  # the pod's handled-failures map after the restart
+    generation: int | None  # restart generation to record, for group restarts
+
+
+@dataclass(frozen=True)
+class NotRestartable:
+    pod: str
+    why: str
+
+
+def restart_in_place(
+    pod: ObservedPod, template: Mapping[str, Any], *, generation: int | None, handled: Mapping[str, int]
+) -> PodRestart | NotRestartable:
+    """Restart every container of the pod by switching each to a second reference of its image.
+
+    The kubelet counts the restart it makes, so each container's handled count moves to its
+    restart count + 1: that restart is the operator's own and must not read as a failure.
+    """
+    if pod.restart_policy == "Never":
+        return NotRestartable(
+            pod.name, "its restartPolicy is Never; in-place restarts need Always or OnFailure"
+        )
+    spec_images = {
+        c.get("name"): c.get("image", "") for c in (template.get("spec") or {}).get("containers") or []
+    }
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    images, new_handled = {}, dict(pod.handled) | dict(handled)
+    for c in pod.containers:
+        alt = alternate_image(c.name, c.image, spec_images.get(c.name, c.image), c.image_id, annotations)
+        if alt is None:
+            return NotRestartable(
+                pod.name,
+                f"no second reference to the image of container {c.name} is known (the runtime "
+                "reports no digest); name one in the podgroup.dev/restart-image.<container> annotation",
+            )
+        images[c.name] = alt
+        key = f"c/{c.name}"
+        new_handled[key] = max(new_handled.get(key, 0), c.restart_count + 1)
+    return PodRestart(pod.name, pod.uid, images, new_handled, generation)
+
+
+def _annotations(handled: Mapping[str, int], generation: int | None = None) -> dict[str, str]:
+    out = {HANDLED_FAILURES_ANNOTATION: json.dumps(dict(sorted(handled.items())), separators=(",", ":"))}
+    if generation is not None:
+        out[RESTART_GENERATION_ANNOTATION] = str(generation)
+    return out
+
+
+def restart_patch(r: PodRestart) -> dict[str, Any]:
+    return {
+        "metadata": {"annotations": _annotations(r.handled, r.generation)},
+        "spec": {"containers": [{"name": name, "image": image} for name, image in r.images.items()]},
+    }
+
+
+def handled_patch(pod: ObservedPod, handled: Mapping[str, int]) -> dict[str, Any]:
+    return {"metadata": {"annotations": _annotations(dict(pod.handled) | dict(handled))}}
+
+
+def stop_patch(pod: ObservedPod, handled: Mapping[str, int]) -> dict[str, Any]:
+    """Stop a member for good but keep it (and its logs): the kubelet ends a pod whose active
+    deadline has passed, and the pod turns Failed with reason DeadlineExceeded."""
+    return {**handled_patch(pod, handled), "spec": {"activeDeadlineSeconds": 1}}

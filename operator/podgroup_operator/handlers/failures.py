@@ -1,0 +1,149 @@
+"""Failure handling for one PodGroup: detect (core.failures) -> decide (core.policy) -> record
+in status -> act. The record is written before the action, so an operator killed in between
+finds the failure already decided and only completes the action: nothing is counted twice."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from podgroup_operator.api.failure_policy import Action
+from podgroup_operator.api.models import ActionUse, FailureRecord, PodGroupSpec, PodGroupStatus
+from podgroup_operator.core.conditions import Event
+from podgroup_operator.core.failures import Failure, detect_failures
+from podgroup_operator.core.observed import ObservedPod
+from podgroup_operator.core.policy import Decision, decide, watched_conditions
+from podgroup_operator.core.restart import (
+    NotRestartable,
+    handled_patch,
+    restart_in_place,
+    restart_patch,
+    stop_patch,
+)
+from podgroup_operator.handlers.context import OperatorContext
+from podgroup_operator.k8s.adapter import GroupRef
+from podgroup_operator.metrics import RESTARTS
+
+logger = logging.getLogger(__name__)
+HISTORY = 64  # actions kept in status for escalation and backoff
+
+
+@dataclass(frozen=True)
+class FailureOutcome:
+    record: PodGroupStatus | None  # status fields to carry into the status written at the end
+    waiting: str | None = None  # why a decided action waits (backoff)
+    requeue: float | None = None
+
+
+def _node_lost(ctx: OperatorContext, pod: ObservedPod) -> bool:
+    return bool(pod.node_name) and not ctx.nodes.get(pod.node_name)
+
+
+def group_failed(status: PodGroupStatus | None) -> bool:
+    return bool(status and status.last_failure and status.last_failure.action == Action.FAIL_GROUP)
+
+
+async def converge_group_restart(
+    ctx: OperatorContext, group: GroupRef, spec: PodGroupSpec, status: PodGroupStatus | None,
+    pods: list[ObservedPod],
+) -> None:
+    """Members still below the group's restart generation restart now (level-triggered, so a
+    restart interrupted by an operator crash is completed, and never done twice)."""
+    generation = (status.restart_generation if status else None) or 0
+    templates = {r.name: r.template for r in spec.roles}
+    behind = [p for p in pods if p.active and p.scheduled and p.restart_generation < generation]
+    await asyncio.gather(*(_restart(ctx, group, p, templates.get(p.role, {}), generation, {}) for p in behind))
+
+
+async def _restart(ctx: OperatorContext, group: GroupRef, pod: ObservedPod, template: dict,
+                   generation: int | None, handled: dict[str, int]) -> bool:
+    plan = restart_in_place(pod, template, generation=generation, handled=handled)
+    if isinstance(plan, NotRestartable):
+        logger.warning("PodGroup %s/%s: cannot restart %s in place: %s", group.namespace, group.name,
+                       pod.name, plan.why)
+        await ctx.writer.post_event(group, Event("Warning", "InPlaceRestartImpossible",
+                                                 f"pod {pod.name}: {plan.why}; recreating it"), ctx.clock())
+        await ctx.writer.delete_pod(group.namespace, pod.name, pod.uid)
+        return False
+    return await ctx.writer.patch_pod(group.namespace, pod.name, pod.uid, restart_patch(plan))
+
+
+def _record(status: PodGroupStatus | None, f: Failure, d: Decision, now: datetime) -> PodGroupStatus:
+    previous = status or PodGroupStatus()
+    actions = [*(previous.actions or []), ActionUse(action=d.action, time=now)][-HISTORY:]
+    generation = previous.restart_generation or 0
+    if d.action == Action.RESTART_GROUP_IN_PLACE:
+        generation += 1
+    return previous.model_copy(update={
+        "restarts": (previous.restarts or 0) + (1 if d.counted else 0),
+        "restart_generation": generation,
+        "last_failure": FailureRecord(pod=f.pod, container=f.container, exit_code=f.exit_code, reason=f.reason,
+                                      action=d.action, time=now, key=f.identity),
+        "actions": actions,
+    })
+
+
+async def handle_failures(
+    ctx: OperatorContext, group: GroupRef, spec: PodGroupSpec, status: PodGroupStatus | None,
+    pods: list[ObservedPod],
+) -> FailureOutcome:
+    if group_failed(status):
+        return FailureOutcome(status)
+    watched = watched_conditions(spec.failure_policy)
+    failures = [f for p in pods for f in detect_failures(p, node_lost=_node_lost(ctx, p), watched_conditions=watched)]
+    if not failures:
+        await converge_group_restart(ctx, group, spec, status, pods)
+        return FailureOutcome(status)
+    failure = min(failures, key=lambda f: f.time.timestamp() if f.time else float("inf"))
+    now = ctx.clock()
+    if status and status.last_failure and status.last_failure.key == failure.identity:
+        # Decided before an interruption: complete the action, do not decide (or count) again.
+        decision = Decision(Action(status.last_failure.action), "completing the recorded action")
+        record = status
+    else:
+        decision = decide(spec.failure_policy, failure, restarts=(status.restarts or 0) if status else 0,
+                          history=(status.actions or []) if status else [], now=now)
+        if decision.not_before and decision.not_before > now:
+            wait = (decision.not_before - now).total_seconds()
+            return FailureOutcome(status, waiting=f"{decision.why}; backing off {wait:.0f}s", requeue=wait)
+        record = _record(status, failure, decision, now)
+        await ctx.writer.patch_status(group.namespace, group.name, _record_patch(record))
+        RESTARTS.labels(decision.action, failure.reason).inc()
+        kind = "Normal" if decision.action in (Action.IGNORE, Action.RESTART_CONTAINER) else "Warning"
+        await ctx.writer.post_event(group, Event(kind, str(decision.action), decision.why), now)
+    await _act(ctx, group, spec, record, pods, failure, decision.action)
+    return FailureOutcome(record, requeue=0.5)
+
+
+def _record_patch(record: PodGroupStatus) -> dict:
+    wire = record.to_dict()
+    return {k: wire[k] for k in ("restarts", "restartGeneration", "lastFailure", "actions") if k in wire}
+
+
+async def _act(ctx: OperatorContext, group: GroupRef, spec: PodGroupSpec, record: PodGroupStatus,
+               pods: list[ObservedPod], f: Failure, action: Action) -> None:
+    ns = group.namespace
+    failing = next(p for p in pods if p.uid == f.pod_uid)
+    handled = {f.key: f.count}
+    templates = {r.name: r.template for r in spec.roles}
+    if action in (Action.IGNORE, Action.RESTART_CONTAINER) and failing.phase != "Failed":
+        await ctx.writer.patch_pod(ns, failing.name, failing.uid, handled_patch(failing, handled))
+    elif action == Action.RESTART_POD_IN_PLACE and failing.phase != "Failed":
+        await _restart(ctx, group, failing, templates.get(failing.role, {}), None, handled)
+    elif action == Action.RESTART_GROUP_IN_PLACE and failing.phase != "Failed":
+        # Every member, the failing one included, restarts through the generation bump.
+        refreshed = [p if p.uid != failing.uid else _with_handled(p, handled) for p in pods]
+        await converge_group_restart(ctx, group, spec, record, refreshed)
+    elif action == Action.RECREATE_GROUP:
+        await asyncio.gather(*(ctx.writer.delete_pod(ns, p.name, p.uid) for p in pods if not p.deleting))
+    elif action == Action.FAIL_GROUP:
+        stops = [(p, stop_patch(p, handled if p.uid == f.pod_uid else {})) for p in pods if p.active]
+        await asyncio.gather(*(ctx.writer.patch_pod(ns, p.name, p.uid, patch) for p, patch in stops))
+    else:  # RecreatePod, and in-place actions on a pod that has already ended
+        await ctx.writer.delete_pod(ns, failing.name, failing.uid)
+
+
+def _with_handled(pod: ObservedPod, handled: dict[str, int]) -> ObservedPod:
+    return replace(pod, handled={**pod.handled, **handled})
