@@ -17,6 +17,7 @@ KWOK_NODE_PODS=${KWOK_NODE_PODS:-110}
 FEATURE_GATES=${FEATURE_GATES:-}
 gates=${FEATURE_GATES:+--feature-gates=$FEATURE_GATES}
 
+"$HACK_DIR/node/install-deps.sh"  # Debian packages: openssl, curl, containerd, runc, CNI plugins
 "$HACK_DIR/build-binaries.sh"
 "$HACK_DIR/pki.sh"
 mkdir -p "$CLUSTER_DIR/etcd" "$PID_DIR" "$LOG_DIR"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: unit tests, then e2e tests on a local cluster started here and stopped on exit.
+# `make test`: unit tests, e2e tests on a local cluster started here, then a check that
+# stopping the cluster left nothing behind.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
@@ -8,5 +9,13 @@ start=$SECONDS
 trap 'hack/cluster-down.sh' EXIT
 hack/cluster-up.sh
 log "cluster up after $((SECONDS - start))s"
-KUBECONFIG=$CLUSTER_DIR/kubeconfig .venv/bin/python -m pytest -q tests/e2e
+rc=0
+KUBECONFIG=$CLUSTER_DIR/kubeconfig .venv/bin/python -m pytest -q tests/e2e || rc=$?
+pids=$(mktemp)
+cat "$PID_DIR"/*.pid > "$pids"
+trap - EXIT
+hack/cluster-down.sh
+PGO_TEARDOWN_PIDS=$pids .venv/bin/python -m pytest -q tests/teardown || rc=$?
+rm -f "$pids"
 log "make test took $((SECONDS - start))s"
+exit $rc
