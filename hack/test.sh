@@ -13,6 +13,9 @@ rc=0
 KUBECONFIG=$CLUSTER_DIR/kubeconfig .venv/bin/python -m pytest -q tests/e2e || rc=$?
 pids=$(mktemp)
 cat "$PID_DIR"/*.pid > "$pids"
+# Keep the logs (cluster-down removes the cluster folder); show the operator's on failure.
+rm -rf "$REPO_DIR/.test-logs" && cp -r "$LOG_DIR" "$REPO_DIR/.test-logs"
+((rc == 0)) || { log "e2e failed; the operator's log ends with:"; tail -n 60 "$LOG_DIR/operator-e2e.log" || true; }
 trap - EXIT
 hack/cluster-down.sh
 PGO_TEARDOWN_PIDS=$pids .venv/bin/python -m pytest -q tests/teardown || rc=$?

@@ -38,6 +38,8 @@ API_WRITES = Counter(
     registry=REGISTRY,
 )
 RESTARTS = Counter(
-    "podgroup_restarts_total", "Failure-policy actions taken, by action and failure reason.",
-    ["action", "reason"], registry=REGISTRY,
+    "podgroup_restarts_total",
+    "Failure-policy actions taken, by action and failure reason.",
+    ["action", "reason"],
+    registry=REGISTRY,
 )

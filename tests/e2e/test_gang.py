@@ -138,6 +138,8 @@ def test_release_that_fails_to_bind_is_rolled_back_and_admitted_later(
 ) -> None:
     pool.add(2, cpu="4")
     spec = podgroup("late", pool_role(pool, "w", 2, cpu="2"), gang={"scheduleTimeoutSeconds": 3})
+    # kube-scheduler stays paused until the timeout has passed, so nothing binds after the
+    # release; meanwhile the planned nodes go bad (a NoSchedule taint).
     with scheduler_paused():
         groups.create(spec)
         released = eventually(
@@ -145,15 +147,14 @@ def test_release_that_fails_to_bind_is_rolled_back_and_admitted_later(
             what="members released (gates removed) while the scheduler is paused",
         )
         planned = {p.metadata.annotations["podgroup.dev/planned-node"] for p in released}
-        for node in planned:  # the planned nodes go bad right after the release
+        for node in planned:
             pool.taint(node)
+        event = eventually(
+            lambda: [e for e in groups.events("late") if e.reason == "ScheduleTimeout"],
+            timeout=60,
+            what="a ScheduleTimeout event",
+        )
     first_uids = {p.metadata.uid for p in released}
-
-    event = eventually(
-        lambda: [e for e in groups.events("late") if e.reason == "ScheduleTimeout"],
-        timeout=60,
-        what="a ScheduleTimeout event",
-    )
     assert "rolled back the gang" in event[0].message
     pods = eventually(lambda: all_bound(groups, "late", 2), timeout=90, what="admitted again and bound")
     assert not first_uids & {p.metadata.uid for p in pods}, "the stuck pods were replaced"

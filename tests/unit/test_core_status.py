@@ -153,12 +153,16 @@ PHASE_CASES = [
     ),
     pytest.param(SPEC, members("Succeeded"), Phase.SUCCEEDED, id="all-succeeded"),
     pytest.param(
-        SPEC, [*members("Running")[:2], pod("train-worker-1", "Failed")], Phase.FAILED, id="one-failed"
+        # A failed member alone does not fail the group: the failure policy decides.
+        SPEC,
+        [*members("Running")[:2], pod("train-worker-1", "Failed")],
+        Phase.PENDING,
+        id="one-failed",
     ),
     pytest.param(
         SPEC,
         [*members("Succeeded")[:2], pod("train-worker-1", "Failed")],
-        Phase.FAILED,
+        Phase.PENDING,
         id="succeeded-and-failed",
     ),
 ]

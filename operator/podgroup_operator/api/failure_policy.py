@@ -134,6 +134,12 @@ class Backoff(ApiModel):
     initial_seconds: int = Field(default=10, ge=0, le=3600, description="Delay before the second action.")
     max_seconds: int = Field(default=300, ge=0, le=86400, description="The delay never grows beyond this.")
 
+    @model_validator(mode="after")
+    def _initial_not_above_max(self) -> Self:
+        if self.initial_seconds > self.max_seconds:
+            raise ValueError("initialSeconds must not exceed maxSeconds")
+        return self
+
 
 class Escalation(ApiModel):
     """After `after` uses of an action within `windowSeconds`, the next larger action is taken."""

@@ -12,6 +12,8 @@ from podgroup_operator.api.models import Condition, ConditionStatus
 PODS_CREATED = "PodsCreated"
 READY = "Ready"
 GANG_SCHEDULED = "GangScheduled"
+RESTARTING = "Restarting"
+FAILED = "Failed"
 # True while at least the gang's minimum of members is Running and Ready (a runtime signal,
 # not only "initially scheduled").
 GANG_READY = "GangReady"

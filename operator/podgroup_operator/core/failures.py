@@ -31,6 +31,11 @@ class Failure:
     time: datetime | None = None
 
     @property
+    def in_place_possible(self) -> bool:
+        """Whether the member can still be restarted where it is."""
+        return self.reason != "NodeLost" and not self.key.startswith("pod/")
+
+    @property
     def identity(self) -> str:
         return f"{self.pod_uid}/{self.key}/{self.count}"
 
@@ -44,8 +49,11 @@ def _failed(t: Termination | None) -> bool:
 def detect_failures(
     pod: ObservedPod, *, node_lost: bool, watched_conditions: Collection[tuple[str, str]]
 ) -> list[Failure]:
-    """The failures of the pod not yet acted on, oldest first."""
+    """The failures of the pod not yet acted on, oldest first. A pod being deleted has none:
+    it is going anyway (a scale-down, a recreate, its namespace going away)."""
     found: list[Failure] = []
+    if pod.deleting:
+        return found
 
     def add(
         key: str, count: int, reason: str, container: str | None = None, t: Termination | None = None
@@ -65,6 +73,11 @@ def detect_failures(
                 )
             )
 
+    if pod.phase == "Failed" and pod.reason in POD_FAILURE_REASONS:
+        # Evicted, past its deadline...: the pod's reason is the failure, not the exit codes
+        # of the containers the kubelet killed for it.
+        add(f"pod/{pod.reason}", 1, pod.reason or "Failed")
+        return found
     for c in pod.containers:
         key = f"c/{c.name}"
         if c.termination is not None and _failed(c.termination):
@@ -73,8 +86,6 @@ def detect_failures(
         elif c.last_termination is not None and _failed(c.last_termination):
             # The kubelet restarted it after it failed.
             add(key, c.restart_count, c.last_termination.reason or "Error", c.name, c.last_termination)
-    if pod.phase == "Failed" and pod.reason in POD_FAILURE_REASONS and not found:
-        add(f"pod/{pod.reason}", 1, pod.reason or "Failed")
     if node_lost and pod.active:
         add("node", 1, "NodeLost")
     for condition in pod.conditions:

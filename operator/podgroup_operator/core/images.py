@@ -47,13 +47,23 @@ def alternate_image(
 
     In order: back to the template's reference when the pod runs the other one; an alias the
     template names in the podgroup.dev/restart-image.<container> annotation; the digest the
-    runtime resolved (repository@sha256:...); the fully qualified Docker Hub name.
+    runtime resolved (repository@sha256:...); the fully qualified Docker Hub name; the image ID
+    the runtime reports for images it did not pull (sha256:...).
     """
     if current != template_image:
         return template_image
     alias = annotations.get(f"{RESTART_IMAGE_ANNOTATION_PREFIX}{container}")
-    if alias:
+    if alias and alias != current:
         return alias
     if "@sha256:" in image_id:
-        return f"{_split(current)[0]}@{image_id.split('@', 1)[1]}"
-    return _fully_qualified(current)
+        by_digest = f"{_split(current)[0]}@{image_id.split('@', 1)[1]}"
+        if by_digest != current:  # an image pinned by digest already runs by this reference
+            return by_digest
+    qualified = _fully_qualified(current)
+    if qualified is not None:
+        return qualified
+    if image_id.startswith("sha256:"):
+        # containerd reports an image it did not pull (imported) by its ID, and resolves that
+        # ID as a reference to the same stored image (with imagePullPolicy IfNotPresent/Never).
+        return image_id
+    return None

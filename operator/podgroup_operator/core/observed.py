@@ -151,9 +151,9 @@ def _containers(spec: Mapping[str, Any], status: Mapping[str, Any]) -> tuple[Obs
 def _handled(raw: str | None) -> dict[str, int]:
     try:
         value = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
+        return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    except (ValueError, TypeError):
+        return {}  # written by another hand: nothing counts as handled
 
 
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:

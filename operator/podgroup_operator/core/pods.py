@@ -11,6 +11,7 @@ from podgroup_operator import API_GROUP, API_VERSION, KIND
 from podgroup_operator.core.labels import (
     GROUP_LABEL,
     INDEX_LABEL,
+    RESTART_GENERATION_ANNOTATION,
     ROLE_LABEL,
     TEMPLATE_HASH_ANNOTATION,
 )
@@ -29,6 +30,7 @@ def member_pod(
     member: Member,
     template: dict[str, Any],
     gates: tuple[str, ...] = (),
+    restart_generation: int = 0,
 ) -> dict[str, Any]:
     """A pod owned by the PodGroup (garbage-collected with it), labelled with its role and index."""
     meta = template.get("metadata") or {}
@@ -43,6 +45,9 @@ def member_pod(
         INDEX_LABEL: str(member.index),
     }
     annotations = {**(meta.get("annotations") or {}), TEMPLATE_HASH_ANNOTATION: template_hash(template)}
+    if restart_generation:
+        # A member created after group restarts starts in the current generation.
+        annotations[RESTART_GENERATION_ANNOTATION] = str(restart_generation)
     return {
         "apiVersion": "v1",
         "kind": "Pod",

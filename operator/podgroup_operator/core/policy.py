@@ -11,6 +11,8 @@ from podgroup_operator.api.failure_policy import Action, ExitCodeOperator, Failu
 from podgroup_operator.api.models import ActionUse
 from podgroup_operator.core.failures import Failure
 
+# Actions that keep the failing member where it is, and nothing else.
+_IN_PLACE_ALONE = (Action.RESTART_CONTAINER, Action.RESTART_POD_IN_PLACE)
 # Actions whose pacing the kubelet already owns (its crash-loop backoff), or that cost nothing.
 _UNPACED = (Action.IGNORE, Action.RESTART_CONTAINER, Action.FAIL_GROUP)
 
@@ -29,7 +31,7 @@ class Decision:
 def _matches(rule: FailureRule, f: Failure) -> bool:
     if rule.on_exit_codes is not None:
         m = rule.on_exit_codes
-        if f.exit_code is None or (m.container_name is not None and m.container_name != f.container):
+        if not f.exit_code or (m.container_name is not None and m.container_name != f.container):
             return False
         return (f.exit_code in m.values) == (m.operator == ExitCodeOperator.IN)
     if rule.on_reasons is not None:
@@ -64,6 +66,9 @@ def decide(
     why = f"{describe(f)}: {action} by {source}"
     if action == Action.IGNORE:
         return Decision(action, why)
+    if action in _IN_PLACE_ALONE and not f.in_place_possible:
+        action = Action.RECREATE_POD
+        why += f"; the member cannot restart in place ({f.reason}), so {action}"
     if restarts >= policy.max_restarts:
         return Decision(Action.FAIL_GROUP, f"{why}; the restart budget of {policy.max_restarts} is spent")
     window = timedelta(seconds=policy.escalation.window_seconds)

@@ -6,7 +6,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from podgroup_operator.api.models import GangStatus, Phase, PodGroupSpec, PodGroupStatus, RoleStatus
-from podgroup_operator.core.conditions import GANG_READY, GANG_SCHEDULED, PODS_CREATED, READY, set_condition
+from podgroup_operator.core.conditions import (
+    FAILED,
+    GANG_READY,
+    GANG_SCHEDULED,
+    PODS_CREATED,
+    READY,
+    RESTARTING,
+    set_condition,
+)
 from podgroup_operator.core.gang_state import gang_minimum, is_admitted
 from podgroup_operator.core.members import desired_members
 from podgroup_operator.core.observed import ObservedPod
@@ -30,14 +38,24 @@ def role_counts(spec: PodGroupSpec, members: Sequence[ObservedPod]) -> list[Role
     return counts
 
 
-def group_phase(roles: Sequence[RoleStatus], minimum: int, admitted: bool) -> Phase:
+def group_phase(
+    roles: Sequence[RoleStatus],
+    minimum: int,
+    admitted: bool,
+    *,
+    failed: bool = False,
+    restarting: bool = False,
+) -> Phase:
     """Pending while the gang waits at its gates, Scheduling once released until its minimum
-    runs, then Running."""
+    runs, then Running; Restarting while the failure policy restarts members; Failed once the
+    policy failed the group (terminal)."""
     desired = sum(r.replicas for r in roles)
     if sum(r.succeeded for r in roles) >= desired:
         return Phase.SUCCEEDED
-    if any(r.failed for r in roles):
+    if failed:
         return Phase.FAILED
+    if restarting:
+        return Phase.RESTARTING
     if sum(r.running for r in roles) >= minimum:
         return Phase.RUNNING
     return Phase.SCHEDULING if admitted else Phase.PENDING
@@ -54,6 +72,7 @@ def compute_status(
     created: int = 0,
     gang: GangStatus | None = None,
     waiting_message: str | None = None,
+    restarting: str | None = None,
     now: datetime,
 ) -> PodGroupStatus:
     """Status from observation only, so a restarted operator computes the same one.
@@ -61,7 +80,9 @@ def compute_status(
     `create_error` is the API server's refusal of a member pod in this reconcile, if any;
     `created` counts the pods this reconcile created, which the observation cannot show yet.
     `gang` is the admission record to keep; `waiting_message` the planner's word on why the
-    gang is not admitted yet.
+    gang is not admitted yet. The failure-policy record (restarts, restartGeneration,
+    lastFailure, actions) is carried over from `previous`; `restarting` says why the group is
+    restarting, when it is.
     """
     wanted = {m.name for m in desired_members(group, spec)}
     members = [p for p in pods if p.name in wanted]
@@ -138,12 +159,37 @@ def compute_status(
         generation=generation,
         now=now,
     )
+    last = previous.last_failure if previous else None
+    failed = last is not None and last.action == "FailGroup"
+    if failed and last is not None:
+        conditions = set_condition(
+            conditions,
+            type=FAILED,
+            status=True,
+            reason=last.reason,
+            message=f"failed by the failure policy after {last.reason} of pod {last.pod}",
+            generation=generation,
+            now=now,
+        )
+    elif last is not None:
+        conditions = set_condition(
+            conditions,
+            type=RESTARTING,
+            status=restarting is not None,
+            reason="Restarting" if restarting else "Recovered",
+            message=restarting or f"recovered from {last.reason} of pod {last.pod} ({last.action})",
+            generation=generation,
+            now=now,
+        )
     return PodGroupStatus(
-        phase=group_phase(roles, minimum, admitted),
+        phase=group_phase(roles, minimum, admitted, failed=failed, restarting=restarting is not None),
         observed_generation=generation,
         conditions=conditions,
         roles=roles,
         ready_members=f"{ready}/{desired}",
         restarts=(previous.restarts if previous and previous.restarts is not None else 0),
         gang=gang,
+        restart_generation=previous.restart_generation if previous else None,
+        last_failure=last,
+        actions=previous.actions if previous else None,
     )

@@ -38,7 +38,7 @@ class FailureOutcome:
 
 
 def _node_lost(ctx: OperatorContext, pod: ObservedPod) -> bool:
-    return bool(pod.node_name) and not ctx.nodes.get(pod.node_name)
+    return pod.node_name is not None and not ctx.nodes.get(pod.node_name)
 
 
 def group_failed(status: PodGroupStatus | None) -> bool:
@@ -46,7 +46,10 @@ def group_failed(status: PodGroupStatus | None) -> bool:
 
 
 async def converge_group_restart(
-    ctx: OperatorContext, group: GroupRef, spec: PodGroupSpec, status: PodGroupStatus | None,
+    ctx: OperatorContext,
+    group: GroupRef,
+    spec: PodGroupSpec,
+    status: PodGroupStatus | None,
     pods: list[ObservedPod],
 ) -> None:
     """Members still below the group's restart generation restart now (level-triggered, so a
@@ -54,17 +57,29 @@ async def converge_group_restart(
     generation = (status.restart_generation if status else None) or 0
     templates = {r.name: r.template for r in spec.roles}
     behind = [p for p in pods if p.active and p.scheduled and p.restart_generation < generation]
-    await asyncio.gather(*(_restart(ctx, group, p, templates.get(p.role, {}), generation, {}) for p in behind))
+    await asyncio.gather(
+        *(_restart(ctx, group, p, templates.get(p.role, {}), generation, {}) for p in behind)
+    )
 
 
-async def _restart(ctx: OperatorContext, group: GroupRef, pod: ObservedPod, template: dict,
-                   generation: int | None, handled: dict[str, int]) -> bool:
+async def _restart(
+    ctx: OperatorContext,
+    group: GroupRef,
+    pod: ObservedPod,
+    template: dict,
+    generation: int | None,
+    handled: dict[str, int],
+) -> bool:
     plan = restart_in_place(pod, template, generation=generation, handled=handled)
     if isinstance(plan, NotRestartable):
-        logger.warning("PodGroup %s/%s: cannot restart %s in place: %s", group.namespace, group.name,
-                       pod.name, plan.why)
-        await ctx.writer.post_event(group, Event("Warning", "InPlaceRestartImpossible",
-                                                 f"pod {pod.name}: {plan.why}; recreating it"), ctx.clock())
+        logger.warning(
+            "PodGroup %s/%s: cannot restart %s in place: %s", group.namespace, group.name, pod.name, plan.why
+        )
+        await ctx.writer.post_event(
+            group,
+            Event("Warning", "InPlaceRestartImpossible", f"pod {pod.name}: {plan.why}; recreating it"),
+            ctx.clock(),
+        )
         await ctx.writer.delete_pod(group.namespace, pod.name, pod.uid)
         return False
     return await ctx.writer.patch_pod(group.namespace, pod.name, pod.uid, restart_patch(plan))
@@ -76,23 +91,37 @@ def _record(status: PodGroupStatus | None, f: Failure, d: Decision, now: datetim
     generation = previous.restart_generation or 0
     if d.action == Action.RESTART_GROUP_IN_PLACE:
         generation += 1
-    return previous.model_copy(update={
-        "restarts": (previous.restarts or 0) + (1 if d.counted else 0),
-        "restart_generation": generation,
-        "last_failure": FailureRecord(pod=f.pod, container=f.container, exit_code=f.exit_code, reason=f.reason,
-                                      action=d.action, time=now, key=f.identity),
-        "actions": actions,
-    })
+    return previous.model_copy(
+        update={
+            "restarts": (previous.restarts or 0) + (1 if d.counted else 0),
+            "restart_generation": generation,
+            "last_failure": FailureRecord(
+                pod=f.pod,
+                container=f.container,
+                exit_code=f.exit_code,
+                reason=f.reason,
+                action=d.action,
+                time=now,
+                key=f.identity,
+            ),
+            "actions": actions,
+        }
+    )
 
 
 async def handle_failures(
-    ctx: OperatorContext, group: GroupRef, spec: PodGroupSpec, status: PodGroupStatus | None,
+    ctx: OperatorContext,
+    group: GroupRef,
+    spec: PodGroupSpec,
+    status: PodGroupStatus | None,
     pods: list[ObservedPod],
 ) -> FailureOutcome:
     if group_failed(status):
         return FailureOutcome(status)
     watched = watched_conditions(spec.failure_policy)
-    failures = [f for p in pods for f in detect_failures(p, node_lost=_node_lost(ctx, p), watched_conditions=watched)]
+    failures = [
+        f for p in pods for f in detect_failures(p, node_lost=_node_lost(ctx, p), watched_conditions=watched)
+    ]
     if not failures:
         await converge_group_restart(ctx, group, spec, status, pods)
         return FailureOutcome(status)
@@ -103,8 +132,13 @@ async def handle_failures(
         decision = Decision(Action(status.last_failure.action), "completing the recorded action")
         record = status
     else:
-        decision = decide(spec.failure_policy, failure, restarts=(status.restarts or 0) if status else 0,
-                          history=(status.actions or []) if status else [], now=now)
+        decision = decide(
+            spec.failure_policy,
+            failure,
+            restarts=(status.restarts or 0) if status else 0,
+            history=(status.actions or []) if status else [],
+            now=now,
+        )
         if decision.not_before and decision.not_before > now:
             wait = (decision.not_before - now).total_seconds()
             return FailureOutcome(status, waiting=f"{decision.why}; backing off {wait:.0f}s", requeue=wait)
@@ -122,8 +156,15 @@ def _record_patch(record: PodGroupStatus) -> dict:
     return {k: wire[k] for k in ("restarts", "restartGeneration", "lastFailure", "actions") if k in wire}
 
 
-async def _act(ctx: OperatorContext, group: GroupRef, spec: PodGroupSpec, record: PodGroupStatus,
-               pods: list[ObservedPod], f: Failure, action: Action) -> None:
+async def _act(
+    ctx: OperatorContext,
+    group: GroupRef,
+    spec: PodGroupSpec,
+    record: PodGroupStatus,
+    pods: list[ObservedPod],
+    f: Failure,
+    action: Action,
+) -> None:
     ns = group.namespace
     failing = next(p for p in pods if p.uid == f.pod_uid)
     handled = {f.key: f.count}
@@ -132,9 +173,14 @@ async def _act(ctx: OperatorContext, group: GroupRef, spec: PodGroupSpec, record
         await ctx.writer.patch_pod(ns, failing.name, failing.uid, handled_patch(failing, handled))
     elif action == Action.RESTART_POD_IN_PLACE and failing.phase != "Failed":
         await _restart(ctx, group, failing, templates.get(failing.role, {}), None, handled)
-    elif action == Action.RESTART_GROUP_IN_PLACE and failing.phase != "Failed":
-        # Every member, the failing one included, restarts through the generation bump.
-        refreshed = [p if p.uid != failing.uid else _with_handled(p, handled) for p in pods]
+    elif action == Action.RESTART_GROUP_IN_PLACE:
+        # Every member restarts through the generation bump; a failing member that cannot
+        # restart where it is (its node is lost, or it ended) is recreated instead.
+        if f.in_place_possible and failing.phase != "Failed":
+            refreshed = [p if p.uid != failing.uid else _with_handled(p, handled) for p in pods]
+        else:
+            await ctx.writer.delete_pod(ns, failing.name, failing.uid)
+            refreshed = [p for p in pods if p.uid != failing.uid]
         await converge_group_restart(ctx, group, spec, record, refreshed)
     elif action == Action.RECREATE_GROUP:
         await asyncio.gather(*(ctx.writer.delete_pod(ns, p.name, p.uid) for p in pods if not p.deleting))

@@ -10,11 +10,12 @@ from podgroup_operator.api.models import GangStatus, PodGroupSpec, PodGroupStatu
 from podgroup_operator.core.conditions import Event, transition_events
 from podgroup_operator.core.gang_state import after_rollback, timed_out_release
 from podgroup_operator.core.labels import GANG_GATE
-from podgroup_operator.core.members import plan_members
+from podgroup_operator.core.members import MemberPlan, plan_members
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.pods import member_pod
 from podgroup_operator.core.status import compute_status
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
+from podgroup_operator.handlers.failures import group_failed, handle_failures
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import GANG_ROLLBACKS
 from podgroup_operator.runtime.workqueue import RetryLater
@@ -80,14 +81,22 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     if stuck is not None:
         return await _roll_back(ctx, group, previous, stuck, pods, spec.gang.schedule_timeout_seconds)
 
-    plan = plan_members(name, group.uid, spec, pods)
+    failures = await handle_failures(ctx, group, spec, previous, pods)
+    previous = failures.record
+    # A failed group is terminal: its stopped members are kept, and nothing is recreated.
+    plan = plan_members(name, group.uid, spec, pods) if not group_failed(previous) else MemberPlan((), ())
     templates = {role.name: role.template for role in spec.roles}
     results = await asyncio.gather(
         *(
             ctx.writer.create_pod(
                 namespace,
                 member_pod(
-                    group=name, group_uid=group.uid, member=m, template=templates[m.role], gates=(GANG_GATE,)
+                    group=name,
+                    group_uid=group.uid,
+                    member=m,
+                    template=templates[m.role],
+                    gates=(GANG_GATE,),
+                    restart_generation=(previous.restart_generation or 0) if previous else 0,
                 ),
             )
             for m in plan.create
@@ -107,6 +116,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         created=sum(1 for err in results if err is None),
         gang=_gang_record(previous.gang if previous else None, pods),
         waiting_message=ctx.waiting.get(key),
+        restarting=failures.waiting or _restart_in_progress(previous, pods),
         now=now,
     )
     wire = status.to_dict()
@@ -118,7 +128,23 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
             await ctx.writer.post_event(group, event, ctx.clock())
     if refusals:
         raise RetryLater(refusals[0])
-    return _next_timeout_check(spec, pods, now)
+    return min(
+        (t for t in (_next_timeout_check(spec, pods, now), failures.requeue) if t is not None), default=None
+    )
+
+
+def _restart_in_progress(status: PodGroupStatus | None, pods: list[ObservedPod]) -> str | None:
+    """Why the group counts as restarting: a restart action taken and members not back yet."""
+    last = status.last_failure if status else None
+    if last is None or last.action in ("Ignore", "FailGroup"):
+        return None
+    generation = (status.restart_generation if status else None) or 0
+    behind = [p.name for p in pods if p.active and p.restart_generation < generation]
+    if behind:
+        return f"restarting in place to generation {generation}: {len(behind)} members to go"
+    if all(p.ready for p in pods if p.active) and pods:
+        return None
+    return f"{last.action} after {last.reason} of pod {last.pod}; waiting for members to be ready"
 
 
 def _next_timeout_check(spec: PodGroupSpec, pods: list[ObservedPod], now: Any) -> float | None:

@@ -36,5 +36,9 @@ async def pod_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Mem
 
 
 @kopf.on.event("nodes")
-async def node_changed(memo: kopf.Memo, **_: Any) -> None:
+async def node_changed(name: str, type: str, memo: kopf.Memo, **_: Any) -> None:
     memo.admitter.poke()
+    if type == "DELETED":  # its members are lost: their groups' failure policies decide
+        for key, store in list(memo.ctx.member_pods.items()):
+            if any(p.node_name == name for p in store):
+                memo.ctx.queue.add(key)

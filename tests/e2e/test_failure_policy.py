@@ -1,0 +1,239 @@
+"""Failure policies with in-place restart, against real containers on the real node (and kwok
+nodes for node loss)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.e2e.cluster import eventually
+from tests.e2e.conftest import OperatorProcess
+from tests.e2e.nodes import NodePool
+from tests.e2e.podgroups import PodGroups, podgroup, role
+from tests.e2e.realnode import ON_REAL_NODE, TOOLS_IMAGE
+
+# Pod 0 fails once with exit code 134, remembered in an emptyDir that outlives container restarts.
+FAIL_ONCE = (
+    'if [ "$POD_INDEX" = 0 ] && [ ! -f /data/failed ]; then touch /data/failed; sleep 2; exit 134; fi; '
+    "exec sleep 3600"
+)
+
+
+def real_role(name: str, replicas: int, script: str, *, memory: str = "32Mi", **extra: Any) -> dict[str, Any]:
+    env = [
+        {
+            "name": "POD_INDEX",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['podgroup.dev/index']"}},
+        },
+        {
+            "name": "GENERATION",
+            "valueFrom": {
+                "fieldRef": {"fieldPath": "metadata.annotations['podgroup.dev/restart-generation']"}
+            },
+        },
+    ]
+    container = {
+        "name": "main",
+        "image": TOOLS_IMAGE,
+        "imagePullPolicy": "Never",
+        "command": ["sh", "-c", script],
+        "env": env,
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        "resources": {
+            "requests": {"cpu": "10m", "memory": memory},
+            "limits": {"cpu": "200m", "memory": memory},
+        },
+    }
+    spec = {
+        **ON_REAL_NODE,
+        "terminationGracePeriodSeconds": 1,
+        "containers": [container],
+        "volumes": [{"name": "data", "emptyDir": {}}],
+    }
+    return {"name": name, "replicas": replicas, "template": {"spec": spec}, **extra}
+
+
+@pytest.fixture
+def groups(api: client.ApiClient, namespace: str) -> PodGroups:
+    return PodGroups(api, namespace)
+
+
+def running(groups: PodGroups, name: str, count: int) -> list[client.V1Pod] | None:
+    pods = groups.pods(name)
+    ok = len(pods) == count and all(p.status.phase == "Running" and p.status.pod_ip for p in pods)
+    return pods if ok and all(all(c.ready for c in p.status.container_statuses or []) for p in pods) else None
+
+
+def status(groups: PodGroups, name: str) -> dict[str, Any]:
+    return groups.get(name).get("status") or {}
+
+
+def restarts_of(pod: client.V1Pod) -> int:
+    return sum(c.restart_count for c in pod.status.container_statuses or [])
+
+
+def test_exit_code_rule_restarts_the_whole_group_in_place(groups: PodGroups, real_node: str) -> None:
+    policy = {
+        "rules": [
+            {
+                "action": "RestartGroupInPlace",
+                "onExitCodes": {"containerName": "main", "operator": "In", "values": [134]},
+            }
+        ]
+    }
+    groups.create(podgroup("train", real_role("w", 3, FAIL_ONCE), failurePolicy=policy))
+    first = eventually(
+        lambda: (ps := groups.pods("train")) and len(ps) == 3 and all(p.status.pod_ip for p in ps) and ps,
+        timeout=120,
+        what="3 pods with IPs",
+    )
+
+    st = eventually(
+        lambda: (s := status(groups, "train")).get("restartGeneration") == 1 and s,
+        timeout=120,
+        what="a group restart",
+    )
+    assert st["restarts"] == 1
+    assert st["lastFailure"]["exitCode"] == 134 and st["lastFailure"]["action"] == "RestartGroupInPlace"
+    assert st["lastFailure"]["pod"] == "train-w-0"
+    after = eventually(lambda: running(groups, "train", 3), timeout=120, what="all members Running and ready")
+    after = eventually(
+        lambda: (ps := groups.pods("train")) and all(restarts_of(p) >= 1 for p in ps) and ps,
+        timeout=60,
+        what="every container restarted",
+    )
+    for old, new in zip(first, after, strict=True):
+        assert new.metadata.uid == old.metadata.uid, f"{new.metadata.name} was recreated"
+        assert new.spec.node_name == old.spec.node_name == real_node
+        assert new.status.pod_ip == old.status.pod_ip
+        assert new.metadata.annotations["podgroup.dev/restart-generation"] == "1"
+    # One failure, one group restart: the generation does not move again.
+    eventually(lambda: status(groups, "train").get("phase") == "Running", timeout=60, what="phase Running")
+    assert status(groups, "train")["restartGeneration"] == 1
+    reasons = [e.reason for e in groups.events("train")]
+    assert reasons.count("RestartGroupInPlace") == 1
+
+
+def test_oom_rule_acts_and_an_exhausted_budget_fails_the_group(groups: PodGroups, real_node: str) -> None:
+    policy = {
+        "maxRestarts": 2,
+        "backoff": {"initialSeconds": 2, "maxSeconds": 4},
+        "escalation": {"after": 10, "windowSeconds": 600},
+        "rules": [{"action": "RestartPodInPlace", "onReasons": ["OOMKilled"]}],
+    }
+    hog = "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 3600"
+    groups.create(podgroup("hog", real_role("w", 1, hog), failurePolicy=policy))
+
+    st = eventually(
+        lambda: (s := status(groups, "hog")).get("phase") == "Failed" and s,
+        timeout=240,
+        what="the group failed",
+    )
+    assert st["restarts"] == 2
+    assert st["lastFailure"]["reason"] == "OOMKilled" and st["lastFailure"]["action"] == "FailGroup"
+    failed = next(c for c in st["conditions"] if c["type"] == "Failed")
+    assert failed["status"] == "True" and failed["reason"] == "OOMKilled"
+
+    events = sorted(
+        (e for e in groups.events("hog") if e.reason in ("RestartPodInPlace", "FailGroup")),
+        key=lambda e: e.last_timestamp,
+    )
+    assert [e.reason for e in events] == ["RestartPodInPlace", "RestartPodInPlace", "FailGroup"]
+    assert "restart budget of 2 is spent" in events[-1].message
+    # Backoff: the second paced action waited at least initialSeconds after the first.
+    assert (events[1].last_timestamp - events[0].last_timestamp).total_seconds() >= 2
+    # FailGroup stops the members for good and keeps them.
+    (pod,) = eventually(
+        lambda: (ps := groups.pods("hog")) and ps[0].status.phase == "Failed" and ps,
+        timeout=60,
+        what="the member stopped",
+    )
+    assert pod.status.reason == "DeadlineExceeded"
+
+
+@pytest.fixture
+def pool(api: client.ApiClient) -> Iterator[NodePool]:
+    nodes = NodePool(api, f"pool-{uuid.uuid4().hex[:6]}")
+    yield nodes
+    nodes.delete()
+
+
+def test_lost_node_recreates_the_member_elsewhere_through_the_planner(
+    groups: PodGroups, pool: NodePool
+) -> None:
+    pool.add(2, cpu="4")
+    r = role("w", 2, cpu="3")  # one member per node
+    r["template"]["spec"]["nodeSelector"] = pool.selector
+    policy = {"rules": [{"action": "RecreatePod", "onReasons": ["NodeLost"]}]}
+    groups.create(podgroup("lost", r, failurePolicy=policy))
+    pods = eventually(
+        lambda: (ps := groups.pods("lost")) and len(ps) == 2 and all(p.spec.node_name for p in ps) and ps,
+        what="both bound",
+    )
+    spare = pool.add(1, cpu="4")[0]
+    victim = pods[0]
+    groups.core.delete_node(victim.spec.node_name)
+
+    def replaced() -> client.V1Pod | None:
+        p = next((p for p in groups.pods("lost") if p.metadata.name == victim.metadata.name), None)
+        return p if p and p.metadata.uid != victim.metadata.uid and p.spec.node_name else None
+
+    new = eventually(replaced, timeout=90, what="the member recreated and bound")
+    assert new.spec.node_name == spare
+    assert new.metadata.annotations.get("podgroup.dev/planned-node") == spare  # placed by the planner
+    assert groups.pods("lost")[1].metadata.uid == pods[1].metadata.uid
+    st = status(groups, "lost")
+    assert st["lastFailure"]["reason"] == "NodeLost" and st["lastFailure"]["action"] == "RecreatePod"
+
+
+def test_operator_killed_mid_restart_completes_it_once(
+    groups: PodGroups, real_node: str, operator: OperatorProcess | None
+) -> None:
+    if operator is None:
+        pytest.skip("the operator runs in the cluster here; this test kills a local operator process")
+    policy = {
+        "rules": [
+            {
+                "action": "RestartGroupInPlace",
+                "onExitCodes": {"containerName": "main", "operator": "In", "values": [134]},
+            }
+        ]
+    }
+    groups.create(podgroup("crash", real_role("w", 3, FAIL_ONCE), failurePolicy=policy))
+    first = eventually(
+        lambda: (ps := groups.pods("crash")) and len(ps) == 3 and all(p.status.pod_ip for p in ps) and ps,
+        timeout=120,
+        what="3 pods with IPs",
+    )
+    # Kill the operator as soon as the restart is recorded, before or while it restarts members.
+    eventually(
+        lambda: status(groups, "crash").get("restartGeneration") == 1,
+        timeout=120,
+        interval=0.05,
+        what="the restart recorded",
+    )
+    operator.kill()
+    operator.start()
+
+    after = eventually(
+        lambda: (
+            (ps := groups.pods("crash"))
+            and all(p.metadata.annotations.get("podgroup.dev/restart-generation") == "1" for p in ps)
+            and ps
+        ),
+        timeout=120,
+        what="every member at generation 1",
+    )
+    eventually(lambda: running(groups, "crash", 3), timeout=120, what="all members back")
+    st = status(groups, "crash")
+    assert st["restartGeneration"] == 1 and st["restarts"] == 1
+    for old, new in zip(first, groups.pods("crash"), strict=True):
+        assert new.metadata.uid == old.metadata.uid
+    # Healthy members were restarted exactly once (one image switch each).
+    assert [restarts_of(p) for p in after[1:]] == [1, 1] or all(
+        restarts_of(p) == 1 for p in groups.pods("crash")[1:]
+    )

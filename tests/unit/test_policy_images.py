@@ -1,0 +1,231 @@
+"""core.images: a second reference to the image a container runs, for restarting it in place."""
+
+from __future__ import annotations
+
+import pytest
+
+from podgroup_operator.core.images import alternate_image
+from podgroup_operator.core.labels import RESTART_IMAGE_ANNOTATION_PREFIX
+
+D = "sha256:" + "0123456789abcdef" * 4
+OTHER = "sha256:" + "f" * 64
+ALIAS = f"{RESTART_IMAGE_ANNOTATION_PREFIX}main"
+
+CASES = [
+    # (id, current, template, imageID, annotations, expected)
+    # Back to the template's reference when the pod runs the other one.
+    ("back to the template", "docker.io/library/busybox:1.36", "busybox:1.36", D, {}, "busybox:1.36"),
+    (
+        "back to the template from a digest",
+        "registry.example.com/app@" + D,
+        "registry.example.com/app:1",
+        "registry.example.com/app@" + D,
+        {},
+        "registry.example.com/app:1",
+    ),
+    (
+        "back to the template before any alias",
+        "local/alias:1",
+        "registry.example.com/app:1",
+        "",
+        {ALIAS: "local/alias:1"},
+        "registry.example.com/app:1",
+    ),
+    # The alias named in the template's annotation.
+    (
+        "alias",
+        "registry.example.com/app:1",
+        "registry.example.com/app:1",
+        "",
+        {ALIAS: "local/app:1"},
+        "local/app:1",
+    ),
+    (
+        "alias wins over the digest",
+        "registry.example.com/app:1",
+        "registry.example.com/app:1",
+        "registry.example.com/app@" + D,
+        {ALIAS: "local/app:1"},
+        "local/app:1",
+    ),
+    (
+        "alias of another container is not used",
+        "registry.example.com/app:1",
+        "registry.example.com/app:1",
+        "",
+        {f"{RESTART_IMAGE_ANNOTATION_PREFIX}sidecar": "local/app:1"},
+        None,
+    ),
+    (
+        "empty alias is not used",
+        "busybox:1.36",
+        "busybox:1.36",
+        "",
+        {ALIAS: ""},
+        "docker.io/library/busybox:1.36",
+    ),
+    # The digest the runtime resolved.
+    (
+        "digest, tag",
+        "registry.example.com/team/app:v2",
+        "registry.example.com/team/app:v2",
+        "registry.example.com/team/app@" + D,
+        {},
+        "registry.example.com/team/app@" + D,
+    ),
+    (
+        "digest, no tag",
+        "registry.example.com/app",
+        "registry.example.com/app",
+        "registry.example.com/app@" + D,
+        {},
+        "registry.example.com/app@" + D,
+    ),
+    (
+        "digest, registry with a port and a tag",
+        "localhost:5000/x:1",
+        "localhost:5000/x:1",
+        "localhost:5000/x@" + D,
+        {},
+        "localhost:5000/x@" + D,
+    ),
+    (
+        "digest, registry with a port, no tag",
+        "localhost:5000/x",
+        "localhost:5000/x",
+        "localhost:5000/x@" + D,
+        {},
+        "localhost:5000/x@" + D,
+    ),
+    (
+        "digest, nested path on a port",
+        "registry.local:5000/a/b/c:2.0-rc1",
+        "registry.local:5000/a/b/c:2.0-rc1",
+        "registry.local:5000/a/b/c@" + D,
+        {},
+        "registry.local:5000/a/b/c@" + D,
+    ),
+    (
+        "digest, Docker Hub short name",
+        "busybox:1.36",
+        "busybox:1.36",
+        "docker.io/library/busybox@" + D,
+        {},
+        "busybox@" + D,
+    ),
+    (
+        "digest, Docker Hub user image",
+        "myorg/app:2",
+        "myorg/app:2",
+        "docker.io/myorg/app@" + D,
+        {},
+        "myorg/app@" + D,
+    ),
+    (
+        "digest keeps the spec's repository, not the imageID's",
+        "mirror.example.com/app:1",
+        "mirror.example.com/app:1",
+        "registry.example.com/app@" + D,
+        {},
+        "mirror.example.com/app@" + D,
+    ),
+    # No digest (an imported image reports only its config id): the fully qualified Docker Hub name.
+    ("short name with tag", "busybox:1.36", "busybox:1.36", D, {}, "docker.io/library/busybox:1.36"),
+    ("short name, no tag", "busybox", "busybox", "", {}, "docker.io/library/busybox:latest"),
+    ("user image", "myorg/app:2", "myorg/app:2", "", {}, "docker.io/myorg/app:2"),
+    ("library path", "library/busybox", "library/busybox", "", {}, "docker.io/library/busybox:latest"),
+    (
+        "short name, digest only in the imageID's config form",
+        "pause:3.10",
+        "pause:3.10",
+        "sha256:abc",
+        {},
+        "docker.io/library/pause:3.10",
+    ),
+    # Fully qualified, no digest, no alias: nothing known.
+    ("registry with a dot", "registry.example.com/app:1", "registry.example.com/app:1", "", {}, None),
+    ("registry with a port", "localhost:5000/x:1", "localhost:5000/x:1", "", {}, None),
+    ("localhost registry", "localhost/x:1", "localhost/x:1", "", {}, None),
+    # The runtime reports an image it did not pull by its ID, which names the same stored image.
+    (
+        "docker.io spelled out, image ID from the runtime",
+        "docker.io/library/busybox:1.36",
+        "docker.io/library/busybox:1.36",
+        D,
+        {},
+        D,
+    ),
+    (
+        "fully qualified, image ID from the runtime",
+        "registry.local/tools:1.0",
+        "registry.local/tools:1.0",
+        D,
+        {},
+        D,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("current", "template", "image_id", "annotations", "expected"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_alternate_image(
+    current: str, template: str, image_id: str, annotations: dict[str, str], expected: str | None
+) -> None:
+    assert alternate_image("main", current, template, image_id, annotations) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "image_id"),
+    [
+        ("busybox:1.36", ""),
+        ("busybox:1.36", "docker.io/library/busybox@" + D),
+        ("localhost:5000/x:1", "localhost:5000/x@" + D),
+        ("myorg/app", ""),
+    ],
+)
+def test_switching_twice_comes_back_to_the_template(template: str, image_id: str) -> None:
+    first = alternate_image("main", template, template, image_id, {})
+    assert first is not None and first != template
+    assert alternate_image("main", first, template, image_id, {}) == template
+
+
+@pytest.mark.parametrize(
+    ("current", "image_id"),
+    [
+        ("busybox:1.36", "docker.io/library/busybox@" + D),
+        ("registry.example.com/app:1", "registry.example.com/app@" + D),
+        ("busybox", ""),
+    ],
+)
+def test_the_alternate_always_differs_from_the_current_reference(current: str, image_id: str) -> None:
+    alt = alternate_image("main", current, current, image_id, {})
+    assert alt is not None and alt != current
+
+
+@pytest.mark.parametrize(
+    ("current", "image_id"),
+    [
+        ("busybox@" + D, "docker.io/library/busybox@" + D),
+        ("registry.example.com/app@" + D, "registry.example.com/app@" + D),
+        ("registry.example.com/app:1@" + D, "registry.example.com/app@" + D),
+    ],
+    ids=["Docker Hub short name", "fully qualified", "tag and digest"],
+)
+def test_an_image_pinned_by_digest_gets_a_different_reference_or_none(current: str, image_id: str) -> None:
+    assert alternate_image("main", current, current, image_id, {}) != current
+
+
+def test_an_image_pinned_by_digest_with_an_alias_uses_the_alias() -> None:
+    current = "registry.example.com/app@" + D
+    assert alternate_image("main", current, current, current, {ALIAS: "local/app:1"}) == "local/app:1"
+
+
+def test_a_different_digest_in_the_image_id_is_taken_as_resolved() -> None:
+    # The tag moved after the pull: the runtime's digest names what runs, so that is what is kept.
+    current = "registry.example.com/app:1"
+    assert alternate_image("main", current, current, "registry.example.com/app@" + OTHER, {}) == (
+        "registry.example.com/app@" + OTHER
+    )
