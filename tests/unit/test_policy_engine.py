@@ -296,9 +296,13 @@ def test_ignore_is_never_counted_nor_escalated_nor_paced(restarts: int) -> None:
     assert "escalated" not in d.why and "budget" not in d.why
 
 
-@pytest.mark.parametrize("action", [a for a in Action if a != A.IGNORE])
-def test_every_other_action_is_counted(action: Action) -> None:
+@pytest.mark.parametrize("action", [a for a in Action if a not in (A.IGNORE, A.FAIL_GROUP)])
+def test_every_restart_or_recreate_is_counted(action: Action) -> None:
     assert Decision(action, "x").counted
+
+
+def test_failing_the_group_spends_no_budget() -> None:
+    assert not Decision(A.FAIL_GROUP, "x").counted
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,8 @@ class Decision:
 
     @property
     def counted(self) -> bool:
-        return self.action != Action.IGNORE
+        """Spends the restart budget: every action that restarts or recreates something."""
+        return self.action not in (Action.IGNORE, Action.FAIL_GROUP)
 
 
 def _matches(rule: FailureRule, f: Failure) -> bool:
