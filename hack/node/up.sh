@@ -361,6 +361,11 @@ import_images() {
   for ref in "$PAUSE_IMAGE" registry.local/tools:1.0 registry.local/tools:1.0-alt; do
     ctr_ images label "$ref" io.cri-containerd.pinned=pinned >/dev/null
   done
+  # A repository digest, as a pulled image has: the runtime then reports the image as
+  # registry.local/tools@sha256:..., like any image from a registry.
+  local digest
+  digest=$(ctr_ images ls | awk '$1 == "registry.local/tools:1.0" {print $3}')
+  ctr_ images tag --force registry.local/tools:1.0 "registry.local/tools@$digest" >/dev/null
 }
 
 # ---------------------------------------------------------------- kubelet

@@ -100,7 +100,10 @@ def test_restart_in_place_switches_every_container() -> None:
     assert r == PodRestart(
         pod="train-worker-1",
         uid=UID,
-        images={"trainer": "docker.io/library/busybox:1.36", "sidecar": f"localhost:5000/side@{DIGEST}"},
+        images={
+            "trainer": "docker.io/library/busybox:1.36",
+            "sidecar": f"localhost:5000/side:pgo-1@{DIGEST}",
+        },
         handled={"c/trainer": 3, "c/sidecar": 1},
         generation=3,
     )
@@ -181,7 +184,9 @@ def test_a_pod_on_its_second_reference_goes_back_to_the_template() -> None:
     ]
     r = restart_in_place(observed(spec__containers=containers), TEMPLATE, generation=None, handled={})
     assert isinstance(r, PodRestart)
-    assert r.images == {"trainer": "busybox:1.36", "sidecar": "localhost:5000/side:1"}
+    # The trainer goes back to the template's reference; the sidecar, reported by digest, gets a
+    # reference it never ran under.
+    assert r.images == {"trainer": "busybox:1.36", "sidecar": f"localhost:5000/side:pgo-1@{DIGEST}"}
 
 
 @pytest.mark.parametrize("template", [{}, {"spec": {}}, {"metadata": None, "spec": {"containers": None}}])
@@ -190,7 +195,7 @@ def test_a_template_without_the_container_uses_the_pod_own_reference(template: B
     assert isinstance(r, PodRestart)
     assert r.images == {
         "trainer": "docker.io/library/busybox:1.36",
-        "sidecar": f"localhost:5000/side@{DIGEST}",
+        "sidecar": f"localhost:5000/side:pgo-1@{DIGEST}",
     }
 
 
@@ -201,7 +206,10 @@ def test_restart_patch_shape() -> None:
     r = PodRestart(
         "train-worker-1",
         UID,
-        images={"trainer": "docker.io/library/busybox:1.36", "sidecar": f"localhost:5000/side@{DIGEST}"},
+        images={
+            "trainer": "docker.io/library/busybox:1.36",
+            "sidecar": f"localhost:5000/side:pgo-1@{DIGEST}",
+        },
         handled={"c/trainer": 3, "node": 1, "c/sidecar": 1},
         generation=3,
     )
@@ -215,7 +223,7 @@ def test_restart_patch_shape() -> None:
         "spec": {
             "containers": [
                 {"name": "trainer", "image": "docker.io/library/busybox:1.36"},
-                {"name": "sidecar", "image": f"localhost:5000/side@{DIGEST}"},
+                {"name": "sidecar", "image": f"localhost:5000/side:pgo-1@{DIGEST}"},
             ]
         },
     }

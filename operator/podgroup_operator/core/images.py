@@ -40,25 +40,41 @@ def _fully_qualified(ref: str) -> str | None:
     return f"{DOCKER_HUB}/{path}{suffix}"
 
 
+def _repository(ref: str) -> str:
+    repo, _ = _split(ref)
+    return _split(repo)[0] if "@" in ref else repo
+
+
 def alternate_image(
-    container: str, current: str, template_image: str, image_id: str, annotations: Mapping[str, str]
+    container: str,
+    current: str,
+    template_image: str,
+    image_id: str,
+    annotations: Mapping[str, str],
+    restart_count: int = 0,
 ) -> str | None:
     """The reference to switch to, or None when no second reference to the same image is known.
 
-    In order: back to the template's reference when the pod runs the other one; an alias the
-    template names in the podgroup.dev/restart-image.<container> annotation; the digest the
-    runtime resolved (repository@sha256:...); the fully qualified Docker Hub name; the image ID
-    the runtime reports for images it did not pull (sha256:...).
+    In order:
+    - where the runtime reports a repository digest (any pulled image), a reference that has
+      never been used in this pod: repository:pgo-<n>@sha256:..., n the container's next
+      restart count. The digest decides what runs; the tag only makes the reference new, which
+      matters because the kubelet keys its crash-loop backoff by the image reference, and a
+      reference used before would delay the restart by that backoff (10 s, then doubling);
+    - back to the template's reference when the pod runs another one;
+    - an alias the template names in the podgroup.dev/restart-image.<container> annotation;
+    - the fully qualified Docker Hub name;
+    - the image ID the runtime reports for images it did not pull (sha256:...).
+    The last three alternate between two references, so repeated restarts within ten minutes
+    meet the kubelet's backoff.
     """
+    if "@sha256:" in image_id:
+        return f"{_repository(current)}:pgo-{restart_count + 1}@{image_id.split('@', 1)[1]}"
     if current != template_image:
         return template_image
     alias = annotations.get(f"{RESTART_IMAGE_ANNOTATION_PREFIX}{container}")
     if alias and alias != current:
         return alias
-    if "@sha256:" in image_id:
-        by_digest = f"{_split(current)[0]}@{image_id.split('@', 1)[1]}"
-        if by_digest != current:  # an image pinned by digest already runs by this reference
-            return by_digest
     qualified = _fully_qualified(current)
     if qualified is not None:
         return qualified

@@ -46,7 +46,9 @@ def restart_in_place(
     annotations = (template.get("metadata") or {}).get("annotations") or {}
     images, new_handled = {}, dict(pod.handled) | dict(handled)
     for c in pod.containers:
-        alt = alternate_image(c.name, c.image, spec_images.get(c.name, c.image), c.image_id, annotations)
+        alt = alternate_image(
+            c.name, c.image, spec_images.get(c.name, c.image), c.image_id, annotations, c.restart_count
+        )
         if alt is None:
             return NotRestartable(
                 pod.name,
