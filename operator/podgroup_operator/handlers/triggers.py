@@ -26,13 +26,25 @@ async def podgroup_changed(namespace: str | None, name: str, type: str, memo: ko
 
 
 @kopf.on.event("pods")
-async def pod_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+async def pod_changed(
+    namespace: str | None, labels: kopf.Labels, status: kopf.Status, memo: kopf.Memo, **_: Any
+) -> None:
     # Any pod that comes, goes or binds changes the room gangs have.
     memo.admitter.poke()
-    if GROUP_LABEL in labels:
-        memo.ctx.queue.add_after(
-            (namespace or "", labels[GROUP_LABEL]), memo.ctx.config.pod_event_batch_seconds
-        )
+    if GROUP_LABEL not in labels:
+        return
+    key = (namespace or "", labels[GROUP_LABEL])
+    if running_but_hurt(status):
+        memo.ctx.queue.add(key)  # a failure: the failure policy acts without delay
+    else:
+        memo.ctx.queue.add_after(key, memo.ctx.config.pod_event_batch_seconds)
+
+
+def running_but_hurt(status: kopf.Status) -> bool:
+    """A running member with a container down: what a failure looks like as it happens."""
+    return status.get("phase") == "Running" and any(
+        not (cs.get("state") or {}).get("running") for cs in status.get("containerStatuses") or []
+    )
 
 
 @kopf.on.event("nodes")
