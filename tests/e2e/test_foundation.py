@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from kubernetes import client
 
@@ -132,52 +130,3 @@ def test_deleting_the_group_garbage_collects_its_pods(groups: PodGroups) -> None
     eventually(lambda: running_pods(groups, "gone", 3), what="3 running pods")
     groups.delete("gone")
     eventually(lambda: groups.pods("gone") == [], timeout=90, what="pods garbage-collected")
-
-
-INVALID = [
-    # (what, spec patch applied to a valid group, words the API server's message must contain)
-    (
-        "pod template with a type error",
-        {"roles": [{"name": "w", "template": {"spec": {"containers": "x"}}}]},
-        ["spec.roles[0].template.spec.containers", "array"],
-    ),
-    ("duplicate role names", {"roles": [role("w", 1), role("w", 2)]}, ["spec.roles[1]", "Duplicate value"]),
-    (
-        "minAvailable above replicas",
-        {"roles": [role("w", 2, minAvailable=3)]},
-        ["minAvailable must not exceed replicas"],
-    ),
-    ("zero replicas", {"roles": [role("w", 0)]}, ["spec.roles[0].replicas", "greater than or equal to 1"]),
-    ("no roles", {"roles": []}, ["spec.roles", "at least 1"]),
-    ("role name not a DNS label", {"roles": [role("Worker_1", 1)]}, ["spec.roles[0].name"]),
-    (
-        "timeout out of range",
-        {"roles": [role("w", 1)], "gang": {"scheduleTimeoutSeconds": 0}},
-        ["spec.gang.scheduleTimeoutSeconds"],
-    ),
-]
-
-
-@pytest.mark.parametrize(("what", "spec", "words"), INVALID, ids=[i[0] for i in INVALID])
-def test_invalid_podgroup_is_refused_with_a_message_naming_the_field(
-    crd_installed: None, what: str, spec: dict, words: list[str]
-) -> None:
-    body = podgroup("invalid", role("w", 1))
-    body["spec"] = spec
-
-    result = kubectl(
-        "apply", "--dry-run=server", "-n", "default", "-f", "-", input=json.dumps(body), check=False
-    )
-    assert result.returncode != 0, f"{what} was accepted"
-    for word in words:
-        assert word in result.stderr, f"{what}: {word!r} not in {result.stderr!r}"
-
-
-def test_group_name_too_long_is_refused(crd_installed: None) -> None:
-
-    body = podgroup("x" * 41, role("w", 1))
-    result = kubectl(
-        "apply", "--dry-run=server", "-n", "default", "-f", "-", input=json.dumps(body), check=False
-    )
-    assert result.returncode != 0
-    assert "at most 40 characters" in result.stderr

@@ -1,0 +1,183 @@
+"""Bad input is refused by the API server itself (schema + CEL), with a message naming the field.
+
+Each row: what is wrong, a spec (or a whole-object change), and words the API server's message
+must contain. Checked with `kubectl apply --dry-run=server`, as a user would meet them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.e2e.cluster import kubectl
+from tests.e2e.podgroups import podgroup, role
+
+
+def with_container(**fields: Any) -> dict[str, Any]:
+    r = role("w", 1)
+    r["template"]["spec"]["containers"][0].update(fields)
+    return r
+
+
+def rule(**fields: Any) -> dict[str, Any]:
+    return {"roles": [role("w", 1)], "failurePolicy": {"rules": [fields]}}
+
+
+def policy(**fields: Any) -> dict[str, Any]:
+    return {"roles": [role("w", 1)], "failurePolicy": fields}
+
+
+INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
+    # roles
+    ("no roles", {"roles": []}, ["spec.roles", "at least 1"]),
+    ("roles missing", {}, ["spec.roles", "Required value"]),
+    ("duplicate role names", {"roles": [role("w", 1), role("w", 2)]}, ["spec.roles[1]", "Duplicate value"]),
+    (
+        "too many roles",
+        {"roles": [role(f"r{i}", 1) for i in range(17)]},
+        ["spec.roles", "must have at most 16"],
+    ),
+    ("role name not a DNS label", {"roles": [role("Worker_1", 1)]}, ["spec.roles[0].name"]),
+    ("role name too long", {"roles": [role("w" * 21, 1)]}, ["spec.roles[0].name", "may not be more than 20"]),
+    ("zero replicas", {"roles": [role("w", 0)]}, ["spec.roles[0].replicas", "greater than or equal to 1"]),
+    (
+        "too many replicas",
+        {"roles": [role("w", 1001)]},
+        ["spec.roles[0].replicas", "less than or equal to 1000"],
+    ),
+    ("replicas not a number", {"roles": [{**role("w", 1), "replicas": "two"}]}, ["spec.roles[0].replicas"]),
+    (
+        "minAvailable above replicas",
+        {"roles": [role("w", 2, minAvailable=3)]},
+        ["minAvailable must not exceed replicas"],
+    ),
+    ("negative minAvailable", {"roles": [role("w", 2, minAvailable=-1)]}, ["spec.roles[0].minAvailable"]),
+    (
+        "template missing",
+        {"roles": [{"name": "w", "replicas": 1}]},
+        ["spec.roles[0].template", "Required value"],
+    ),
+    # the pod template, checked against core/v1 PodSpec
+    (
+        "containers of the wrong type",
+        {"roles": [{"name": "w", "template": {"spec": {"containers": "x"}}}]},
+        ["spec.roles[0].template.spec.containers", "array"],
+    ),
+    (
+        "container without a name",
+        {"roles": [{"name": "w", "template": {"spec": {"containers": [{"image": "x"}]}}}]},
+        ["spec.roles[0].template.spec.containers[0].name", "Required value"],
+    ),
+    (
+        "cpu request of the wrong type",
+        {"roles": [with_container(resources={"requests": {"cpu": [1]}})]},
+        ["spec.roles[0].template.spec.containers[0].resources.requests.cpu"],
+    ),
+    (
+        "unknown field in the template",
+        {"roles": [with_container(imagePullPolcy="Never")]},
+        ['unknown field "spec.roles[0].template.spec.containers[0].imagePullPolcy"'],
+    ),
+    (
+        "port of the wrong type",
+        {"roles": [with_container(ports=[{"containerPort": "http"}])]},
+        ["spec.roles[0].template.spec.containers[0].ports[0].containerPort"],
+    ),
+    # gang
+    (
+        "timeout zero",
+        {"roles": [role("w", 1)], "gang": {"scheduleTimeoutSeconds": 0}},
+        ["spec.gang.scheduleTimeoutSeconds"],
+    ),
+    (
+        "timeout over a day",
+        {"roles": [role("w", 1)], "gang": {"scheduleTimeoutSeconds": 86401}},
+        ["spec.gang.scheduleTimeoutSeconds"],
+    ),
+    # failure policy
+    (
+        "unknown action",
+        rule(action="Explode", onReasons=["OOMKilled"]),
+        ["spec.failurePolicy.rules[0].action", "Unsupported value"],
+    ),
+    (
+        "unknown reason",
+        rule(action="FailGroup", onReasons=["Sunburn"]),
+        ["spec.failurePolicy.rules[0].onReasons[0]"],
+    ),
+    (
+        "rule without a matcher",
+        rule(action="FailGroup"),
+        ["exactly one of onExitCodes, onReasons or onPodConditions"],
+    ),
+    (
+        "rule with two matchers",
+        rule(action="FailGroup", onReasons=["OOMKilled"], onExitCodes={"operator": "In", "values": [1]}),
+        ["exactly one of onExitCodes, onReasons or onPodConditions"],
+    ),
+    (
+        "exit code zero",
+        rule(action="FailGroup", onExitCodes={"operator": "In", "values": [0]}),
+        ["spec.failurePolicy.rules[0].onExitCodes.values[0]", "greater than or equal to 1"],
+    ),
+    (
+        "exit code above 255",
+        rule(action="FailGroup", onExitCodes={"operator": "In", "values": [256]}),
+        ["spec.failurePolicy.rules[0].onExitCodes.values[0]", "less than or equal to 255"],
+    ),
+    (
+        "duplicate exit codes",
+        rule(action="FailGroup", onExitCodes={"operator": "In", "values": [1, 1]}),
+        ["spec.failurePolicy.rules[0].onExitCodes.values[1]", "Duplicate value"],
+    ),
+    (
+        "unknown exit code operator",
+        rule(action="FailGroup", onExitCodes={"operator": "Maybe", "values": [1]}),
+        ["spec.failurePolicy.rules[0].onExitCodes.operator"],
+    ),
+    (
+        "pod condition status not True/False/Unknown",
+        rule(action="RecreatePod", onPodConditions=[{"type": "DisruptionTarget", "status": "Yes"}]),
+        ["spec.failurePolicy.rules[0].onPodConditions[0].status"],
+    ),
+    (
+        "backoff initial above max",
+        policy(backoff={"initialSeconds": 100, "maxSeconds": 10}),
+        ["initialSeconds must not exceed maxSeconds"],
+    ),
+    ("negative budget", policy(maxRestarts=-1), ["spec.failurePolicy.maxRestarts"]),
+    ("escalation after zero", policy(escalation={"after": 0}), ["spec.failurePolicy.escalation.after"]),
+    (
+        "too many rules",
+        policy(rules=[{"action": "Ignore", "onReasons": ["Error"]}] * 21),
+        ["spec.failurePolicy.rules", "must have at most 20"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "spec", "words"), INVALID, ids=[i[0] for i in INVALID])
+def test_invalid_podgroup_is_refused_with_a_message_naming_the_field(
+    crd_installed: None, what: str, spec: dict[str, Any], words: list[str]
+) -> None:
+    body = podgroup("invalid", role("w", 1))
+    body["spec"] = spec
+    result = kubectl(
+        "apply", "--dry-run=server", "-n", "default", "-f", "-", input=json.dumps(body), check=False
+    )
+    assert result.returncode != 0, f"{what} was accepted"
+    for word in words:
+        assert word in result.stderr, f"{what}: {word!r} not in {result.stderr!r}"
+
+
+@pytest.mark.parametrize(
+    ("name", "words"), [("x" * 41, ["at most 40 characters"]), ("Bad_Name", ["metadata.name"])]
+)
+def test_invalid_group_name_is_refused(crd_installed: None, name: str, words: list[str]) -> None:
+    body = podgroup(name, role("w", 1))
+    result = kubectl(
+        "apply", "--dry-run=server", "-n", "default", "-f", "-", input=json.dumps(body), check=False
+    )
+    assert result.returncode != 0
+    for word in words:
+        assert word in result.stderr
