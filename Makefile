@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CRD := crds/podgroup.dev_podgroups.yaml
 
-.PHONY: help venv crds verify lint unit binaries cluster-up cluster-down e2e test run
+.PHONY: help venv crds verify lint unit binaries cluster-up cluster-down e2e test run helm image deploy undeploy kind-e2e
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -19,8 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
 
-crds: venv ## Regenerate crds/ from the pydantic models
+crds: venv ## Regenerate crds/ from the pydantic models (and the copies kustomize and Helm install)
 	$(PY) -m podgroup_operator.api.crd --pod-openapi "$$(hack/pod-openapi.sh)" --output $(CRD)
+	cp $(CRD) manifests/base/crds/
+	cp $(CRD) charts/podgroup-operator/crds/
 
 verify: venv ## Fail when crds/ drifts from the models; lint, types, import layering
 	$(PY) -m podgroup_operator.api.crd --pod-openapi "$$(hack/pod-openapi.sh)" | diff -u $(CRD) - \
@@ -28,8 +30,9 @@ verify: venv ## Fail when crds/ drifts from the models; lint, types, import laye
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) hack/image/lock.py --check
 
-unit: venv ## Unit tests: pure logic, no cluster
+unit: venv helm ## Unit tests: pure logic, no cluster
 	$(PY) -m pytest -q tests/unit
 
 binaries: ## Build the pinned Kubernetes binaries into the cache (once)
@@ -46,6 +49,21 @@ e2e: venv ## e2e tests against the current cluster (KUBECONFIG, else .cluster/ku
 
 test: venv ## Unit + e2e on a local cluster this target starts and stops
 	hack/test.sh
+
+helm: ## Build the pinned helm into the cache (tests/unit/test_manifests.py uses it)
+	hack/image/build-helm.sh
+
+image: ## Build the operator image as an OCI tarball, no Docker (root; uses debootstrap)
+	hack/image/build.sh
+
+deploy: ## Build the image, load it into the real node, run the operator IN the local cluster
+	hack/image/deploy.sh up
+
+undeploy: ## Remove the in-cluster operator (the CRD and PodGroups stay)
+	hack/image/deploy.sh down
+
+kind-e2e: venv ## e2e against the operator deployed in kind (needs Docker + kind; cannot run on this machine)
+	hack/kind-e2e.sh
 
 run: venv ## Run the operator in the foreground (local cluster unless KUBECONFIG is set)
 	hack/run.sh

@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 start=$SECONDS
+hack/image/build-helm.sh  # tests/unit/test_manifests.py renders the Helm chart
 .venv/bin/python -m pytest -q tests/unit
 trap 'hack/cluster-down.sh' EXIT
 hack/cluster-up.sh

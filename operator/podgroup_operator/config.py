@@ -44,6 +44,14 @@ class Config:
     # A pod event schedules its group's reconcile this much later, so the members of a gang
     # moving through their phases together cost one status write, not one each.
     pod_event_batch_seconds: float = 0.5
+    # Resize: how often usage is read (metrics-server scrapes every 15 s by default), and the
+    # recommender's confidence thresholds (VPA-like defaults; tests lower them).
+    resize_interval_seconds: float = 15.0
+    resize_min_samples: int = 20
+    resize_min_history_seconds: float = 300.0
+    # Whether pods' spec.resources can be resized in place (cgroup v2 + the
+    # InPlacePodLevelResourcesVerticalScaling gate); without it pod-level sizes are only recommended.
+    pod_level_resize: bool = False
 
     @classmethod
     def from_env(cls) -> Config:
@@ -62,6 +70,12 @@ class Config:
             max_report_writes=_env_int("PGO_MAX_REPORT_WRITES", cls.max_report_writes),
             metrics_port=_env_int("PGO_METRICS_PORT", cls.metrics_port),
             pod_event_batch_seconds=_env_float("PGO_POD_EVENT_BATCH_SECONDS", cls.pod_event_batch_seconds),
+            resize_interval_seconds=_env_float("PGO_RESIZE_INTERVAL_SECONDS", cls.resize_interval_seconds),
+            resize_min_samples=_env_int("PGO_RESIZE_MIN_SAMPLES", cls.resize_min_samples),
+            resize_min_history_seconds=_env_float(
+                "PGO_RESIZE_MIN_HISTORY_SECONDS", cls.resize_min_history_seconds
+            ),
+            pod_level_resize=os.environ.get("PGO_POD_LEVEL_RESIZE", "") == "true",
         )
 
     def apply(self, settings: kopf.OperatorSettings) -> None:

@@ -43,3 +43,9 @@ RESTARTS = Counter(
     ["action", "reason"],
     registry=REGISTRY,
 )
+RESIZES = Counter(
+    "podgroup_resizes_total",
+    "In-place resizes by result (Applied, Capped, Deferred, Infeasible, Error).",
+    ["result"],
+    registry=REGISTRY,
+)

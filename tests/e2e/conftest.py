@@ -50,6 +50,10 @@ class OperatorProcess:
         # Short backoffs keep rollback tests quick; the defaults are for production.
         "PGO_GANG_BACKOFF_BASE_SECONDS": "2",
         "PGO_GANG_BACKOFF_MAX_SECONDS": "10",
+        # The recommender acts on a few samples (metrics-server here scrapes every 10 s).
+        "PGO_RESIZE_INTERVAL_SECONDS": "5",
+        "PGO_RESIZE_MIN_SAMPLES": "2",
+        "PGO_RESIZE_MIN_HISTORY_SECONDS": "10",
     }
 
     def __init__(self) -> None:

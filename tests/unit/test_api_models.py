@@ -38,6 +38,17 @@ BODY: dict[str, Any] = {
             {"name": "worker", "replicas": 4, "minAvailable": 3, "template": TEMPLATE},
         ],
         "gang": {"scheduleTimeoutSeconds": 300},
+        "resize": {
+            "mode": "Off",
+            "containers": [],
+            "targetPercentile": 90,
+            "safetyMarginPercent": 15,
+            "minChangePercent": 10,
+            "cooldownSeconds": 60,
+            "uniform": True,
+            "oomBumpPercent": 20,
+            "historyHalfLifeSeconds": 3600,
+        },
         "failurePolicy": {
             "maxRestarts": 5,
             "backoff": {"initialSeconds": 10, "maxSeconds": 300},

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_va
 
 from podgroup_operator.api.base import ApiModel
 from podgroup_operator.api.failure_policy import FailurePolicy
+from podgroup_operator.api.resize import ResizePolicy, ResizeStatus
 
 # Marker the CRD generator replaces with the real core/v1 schema of that name, taken from
 # the upstream OpenAPI document (the Python side treats the template as an opaque dict).
@@ -143,6 +144,11 @@ class PodGroupSpec(ApiModel):
         description="How the group reacts when a member fails.",
         json_schema_extra={"default": {}},
     )
+    resize: ResizePolicy = Field(
+        default_factory=ResizePolicy,
+        description="Automatic in-place vertical resizing of the members.",
+        json_schema_extra={"default": {}},
+    )
 
 
 class Phase(enum.StrEnum):
@@ -259,6 +265,7 @@ class PodGroupStatus(ApiModel):
         "generation they run in the podgroup.dev/restart-generation annotation.",
     )
     last_failure: FailureRecord | None = Field(default=None, description="The last failure acted on.")
+    resize: ResizeStatus | None = Field(default=None, description="Resize recommendations and outcomes.")
     actions: list[ActionUse] | None = Field(
         default=None, max_length=64, description="Recent actions, newest last (for escalation and backoff)."
     )

@@ -51,6 +51,8 @@ class ResizeMode(enum.StrEnum):
 
 
 class ResourceName(enum.StrEnum):
+    """A resource the operator can size: cpu or memory."""
+
     CPU = "cpu"
     MEMORY = "memory"
 
@@ -174,6 +176,8 @@ class ResizePolicy(ApiModel):
 
 
 class ResizeResult(enum.StrEnum):
+    """The outcome of a resize."""
+
     APPLIED = "Applied"  # the resize was accepted by the API server
     CAPPED = "Capped"  # applied, but smaller than recommended: the node (or maxAllowed) limits it
     DEFERRED = "Deferred"  # the kubelet will apply it when the node has room (PodResizePending)

@@ -13,6 +13,8 @@ PODS_CREATED = "PodsCreated"
 READY = "Ready"
 GANG_SCHEDULED = "GangScheduled"
 RESTARTING = "Restarting"
+RESIZING = "Resizing"
+RESIZE_INFEASIBLE = "ResizeInfeasible"
 FAILED = "Failed"
 # True while at least the gang's minimum of members is Running and Ready (a runtime signal,
 # not only "initially scheduled").

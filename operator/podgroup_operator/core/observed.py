@@ -70,6 +70,8 @@ class ObservedPod:
     restart_policy: str = "Always"
     restart_generation: int = 0
     handled: Mapping[str, int] = field(default_factory=dict)  # failure keys already acted on
+    # The pod as the API server sent it, for the decisions that read more of it (resize).
+    body: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def scheduled(self) -> bool:
@@ -188,6 +190,7 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         restart_policy=spec.get("restartPolicy") or "Always",
         restart_generation=_non_negative_int(annotations.get(RESTART_GENERATION_ANNOTATION)) or 0,
         handled=_handled(annotations.get(HANDLED_FAILURES_ANNOTATION)),
+        body=pod,
     )
 
 

@@ -6,12 +6,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from podgroup_operator.api.models import GangStatus, Phase, PodGroupSpec, PodGroupStatus, RoleStatus
+from podgroup_operator.api.resize import ResizeStatus
 from podgroup_operator.core.conditions import (
     FAILED,
     GANG_READY,
     GANG_SCHEDULED,
     PODS_CREATED,
     READY,
+    RESIZE_INFEASIBLE,
+    RESIZING,
     RESTARTING,
     set_condition,
 )
@@ -73,6 +76,9 @@ def compute_status(
     gang: GangStatus | None = None,
     waiting_message: str | None = None,
     restarting: str | None = None,
+    resize: ResizeStatus | None = None,
+    resizing: str | None = None,
+    resize_infeasible: str | None = None,
     now: datetime,
 ) -> PodGroupStatus:
     """Status from observation only, so a restarted operator computes the same one.
@@ -82,7 +88,8 @@ def compute_status(
     `gang` is the admission record to keep; `waiting_message` the planner's word on why the
     gang is not admitted yet. The failure-policy record (restarts, restartGeneration,
     lastFailure, actions) is carried over from `previous`; `restarting` says why the group is
-    restarting, when it is.
+    restarting, when it is. `resize` is the resizer's status; `resizing` and `resize_infeasible`
+    say what it is doing and what the nodes cannot give.
     """
     wanted = {m.name for m in desired_members(group, spec)}
     members = [p for p in pods if p.name in wanted]
@@ -181,6 +188,25 @@ def compute_status(
             generation=generation,
             now=now,
         )
+    if resize is not None:
+        conditions = set_condition(
+            conditions,
+            type=RESIZING,
+            status=resizing is not None,
+            reason="Resizing" if resizing else "Settled",
+            message=resizing or "no resize in progress",
+            generation=generation,
+            now=now,
+        )
+        conditions = set_condition(
+            conditions,
+            type=RESIZE_INFEASIBLE,
+            status=resize_infeasible is not None,
+            reason="NodeTooSmall" if resize_infeasible else "Feasible",
+            message=resize_infeasible or "every recommended size fits its node",
+            generation=generation,
+            now=now,
+        )
     return PodGroupStatus(
         phase=group_phase(roles, minimum, admitted, failed=failed, restarting=restarting is not None),
         observed_generation=generation,
@@ -192,4 +218,5 @@ def compute_status(
         restart_generation=previous.restart_generation if previous else None,
         last_failure=last,
         actions=previous.actions if previous else None,
+        resize=resize,
     )

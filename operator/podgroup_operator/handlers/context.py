@@ -11,7 +11,9 @@ import kopf
 
 from podgroup_operator.config import Config
 from podgroup_operator.core.observed import ObservedGroup
+from podgroup_operator.core.recommender import RoleUsage
 from podgroup_operator.k8s.adapter import ClusterWriter
+from podgroup_operator.k8s.usage import UsageSource
 from podgroup_operator.runtime.workqueue import WorkQueue
 
 GroupKey = tuple[str, str]  # (namespace, name)
@@ -36,6 +38,10 @@ class OperatorContext:
     last_status: dict[GroupKey, dict[str, Any]] = field(default_factory=dict)
     # The gang planner's latest word on each waiting gang (recomputed on every pass).
     waiting: dict[GroupKey, str] = field(default_factory=dict)
+    # Where usage comes from, and what the recommender has learnt (checkpointed in status).
+    usage: UsageSource | None = None
+    resize_usage: dict[tuple[str, str, str, str | None], RoleUsage] = field(default_factory=dict)
+    resize_checkpointed: dict[GroupKey, datetime] = field(default_factory=dict)
 
     def group(self, key: GroupKey) -> ObservedGroup | None:
         store = self.groups.get(key)

@@ -13,6 +13,7 @@ from podgroup_operator.handlers.context import GroupKey, OperatorContext
 from podgroup_operator.handlers.reconcile import reconcile
 from podgroup_operator.k8s.adapter import ClusterWriter
 from podgroup_operator.k8s.client import api_client
+from podgroup_operator.k8s.usage import MetricsServerSource
 from podgroup_operator.metrics import REGISTRY
 from podgroup_operator.runtime.workqueue import WorkQueue
 
@@ -36,6 +37,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
         nodes=kwargs["nodes"],
         node_pods=kwargs["node_pods"],
         config=config,
+        usage=MetricsServerSource(memo.api),
     )
     memo.ctx = ctx
     memo.admitter = GangAdmitter(ctx, config)

@@ -16,6 +16,7 @@ from podgroup_operator.core.pods import member_pod
 from podgroup_operator.core.status import compute_status
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
 from podgroup_operator.handlers.failures import group_failed, handle_failures
+from podgroup_operator.handlers.resize import ResizeOutcome, reconcile_resize
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import GANG_ROLLBACKS
 from podgroup_operator.runtime.workqueue import RetryLater
@@ -83,6 +84,11 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
 
     failures = await handle_failures(ctx, group, spec, previous, pods)
     previous = failures.record
+    resize = (
+        ResizeOutcome(None)
+        if group_failed(previous)
+        else await reconcile_resize(ctx, group, spec, previous, pods)
+    )
     # A failed group is terminal: its stopped members are kept, and nothing is recreated.
     plan = plan_members(name, group.uid, spec, pods) if not group_failed(previous) else MemberPlan((), ())
     templates = {role.name: role.template for role in spec.roles}
@@ -117,6 +123,9 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         gang=_gang_record(previous.gang if previous else None, pods),
         waiting_message=ctx.waiting.get(key),
         restarting=failures.waiting or _restart_in_progress(previous, pods),
+        resize=resize.status,
+        resizing=resize.resizing,
+        resize_infeasible=resize.infeasible,
         now=now,
     )
     wire = status.to_dict()
@@ -128,9 +137,8 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
             await ctx.writer.post_event(group, event, ctx.clock())
     if refusals:
         raise RetryLater(refusals[0])
-    return min(
-        (t for t in (_next_timeout_check(spec, pods, now), failures.requeue) if t is not None), default=None
-    )
+    requeues = (_next_timeout_check(spec, pods, now), failures.requeue, resize.requeue)
+    return min((t for t in requeues if t is not None), default=None)
 
 
 def _restart_in_progress(status: PodGroupStatus | None, pods: list[ObservedPod]) -> str | None:

@@ -18,6 +18,7 @@ from podgroup_operator import API_GROUP, API_VERSION, KIND, PLURAL
 from podgroup_operator.core.conditions import Event
 from podgroup_operator.core.labels import ADMITTED_AT_ANNOTATION, PLANNED_NODE_ANNOTATION
 from podgroup_operator.core.placement import HOSTNAME_LABEL
+from podgroup_operator.core.resize_plan import RESIZED_AT_ANNOTATION
 from podgroup_operator.metrics import API_WRITES
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,35 @@ class ClusterWriter:
                 return False
             raise
         return True
+
+    async def resize_pod(
+        self, namespace: str, name: str, patch: dict[str, Any], when: datetime
+    ) -> str | None:
+        """Resize a member in place through the pods/resize subresource, then record when (the
+        subresource carries no metadata). Returns the API server's refusal message, if any."""
+        API_WRITES.labels("patch", "pods/resize").inc()
+        try:
+            async with self._pods:
+                await self._core.patch_namespaced_pod_resize(
+                    name, namespace, patch, _content_type="application/strategic-merge-patch+json"
+                )  # type: ignore[call-arg]
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return None  # gone, or changed meanwhile: the next reconcile sees it
+            if exc.status in (400, 403, 422):
+                return api_message(exc)
+            raise
+        stamp = {"metadata": {"annotations": {RESIZED_AT_ANNOTATION: when.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
+        API_WRITES.labels("patch", "pods").inc()
+        try:
+            async with self._pods:
+                await self._core.patch_namespaced_pod(
+                    name, namespace, stamp, _content_type="application/merge-patch+json"
+                )  # type: ignore[call-arg]
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        return None
 
     async def post_event(self, group: GroupRef, event: Event, now: datetime) -> None:
         """An event on the PodGroup. Losing one is better than failing the reconcile for it."""

@@ -1,0 +1,473 @@
+"""Pure decisions about applying a recommendation to the members of a role, in place.
+
+For each member: the requests (and proportional limits) to write through the pods/resize
+subresource, or the reason not to. The rules, in order:
+
+* Only running, bound members are resized; BestEffort pods never are (requests cannot be added
+  without changing the QoS class), and only resources a container already requests are changed.
+  Resources whose container resizePolicy is RestartContainer are left alone: resizing them would
+  restart the container.
+* Gang awareness: a member never grows beyond what its node can give (the node's allocatable
+  minus the requests of the other pods there). Growth that does not fit is scaled down. With
+  uniform sizing, every member gets the same target: for each container and resource, the
+  smallest target among the members after their own node caps, so the role moves together and
+  no member's node is overcommitted.
+* A resource changes only when it moves by at least min_change of its current value; a pod is
+  not resized again within the cooldown. Growing memory after an OOM kill skips both.
+* While a resize is in progress the pod is left alone. While one is pending (Deferred,
+  Infeasible) or failed (PodResizeInProgress reason Error), a new one is sent only when the
+  target differs from the pending one by the minimum change: an Infeasible target that the
+  node cap reproduces is reported, not retried in a loop.
+* Mode Recommend computes everything and applies nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from podgroup_operator import API_GROUP
+from podgroup_operator.api.resize import ResizeMode, ResizePolicy, ResizeResult
+from podgroup_operator.core.quantity import parse_quantity
+from podgroup_operator.core.recommender import (
+    MEMORY,
+    POD_LEVEL,
+    RESOURCES,
+    ContainerTarget,
+    Recommendation,
+    format_resources,
+    proportional_limits,
+    round_down,
+)
+from podgroup_operator.core.resources import Resources, pod_requests
+
+# When the operator last resized the pod, RFC 3339; written by the k8s layer with each resize
+# (the pods/resize subresource cannot carry annotations), read back for the cooldown.
+RESIZED_AT_ANNOTATION = f"{API_GROUP}/resized-at"
+
+POD_LEVEL_UNSUPPORTED_MESSAGE = (
+    "pod-level resources are only recommended: resizing them in place needs cgroup v2 and the "
+    "feature gate InPlacePodLevelResourcesVerticalScaling"
+)
+
+
+class Decision(enum.StrEnum):
+    RESIZE = "Resize"  # apply `containers` / `pod_resources` through pods/resize
+    RECOMMEND_ONLY = "RecommendOnly"  # mode Recommend: what would be applied, not applied
+    NO_RECOMMENDATION = "NoRecommendation"  # nothing recommended for this pod yet
+    BELOW_MIN_CHANGE = "BelowMinChange"
+    NO_ROOM = "NoRoom"  # it should grow, but its node (or a fellow member's) has no room
+    COOLDOWN = "Cooldown"
+    IN_PROGRESS = "InProgress"
+    DEFERRED = "Deferred"
+    INFEASIBLE = "Infeasible"
+    ERROR = "Error"
+    NOT_RUNNING = "NotRunning"
+    BEST_EFFORT = "BestEffort"
+    POD_LEVEL_UNSUPPORTED = "PodLevelUnsupported"
+
+
+# --- observed state ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContainerResources:
+    name: str
+    requests: Mapping[str, Decimal] = field(default_factory=dict)
+    limits: Mapping[str, Decimal] = field(default_factory=dict)
+    restart_on_resize: frozenset[str] = frozenset()  # resizePolicy RestartContainer
+    # What the kubelet has allocated (status.containerStatuses[].allocatedResources), where it
+    # differs from the spec because a resize is pending; empty: the same as the spec.
+    allocated: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PodResizeState:
+    """What the plan needs to know about one member."""
+
+    name: str
+    node: str | None
+    running: bool
+    containers: tuple[ContainerResources, ...]
+    requests: Mapping[str, Decimal]  # effective pod requests: what it holds on its node
+    # The node's allocatable minus the requests of the *other* pods on it: the most this pod can
+    # hold. None when unknown: then the pod may shrink but not grow.
+    node_available: Mapping[str, Decimal] | None
+    pod_resources: ContainerResources | None = None  # pod.spec.resources, when set
+    qos_class: str = "Burstable"
+    last_resize: datetime | None = None
+    pending: str | None = None  # PodResizePending reason: Deferred or Infeasible
+    in_progress: bool = False  # PodResizeInProgress without an error
+    error: str | None = None  # PodResizeInProgress reason Error: its message
+    message: str = ""  # the kubelet's message of the pending condition
+
+
+def _quantities(raw: Mapping[str, Any] | None) -> dict[str, Decimal]:
+    out = {}
+    for name, q in (raw or {}).items():
+        try:
+            out[name] = parse_quantity(q)
+        except ValueError:
+            continue  # the API server validates quantities; this guards odd objects
+    return out
+
+
+def _container(c: Mapping[str, Any], status: Mapping[str, Any] | None = None) -> ContainerResources:
+    res = c.get("resources") or {}
+    limits = _quantities(res.get("limits"))
+    # A container with a limit and no request gets the limit as its request (API defaulting).
+    requests = {**limits, **_quantities(res.get("requests"))}
+    restart = frozenset(
+        p.get("resourceName", "")
+        for p in c.get("resizePolicy") or []
+        if p.get("restartPolicy") == "RestartContainer"
+    )
+    status = status or {}
+    allocated = _quantities(
+        status.get("allocatedResources") or (status.get("resources") or {}).get("requests")
+    )
+    return ContainerResources(c.get("name", ""), requests, limits, restart, allocated)
+
+
+def _timestamp(raw: str | None) -> datetime | None:
+    try:
+        t = datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
+
+
+def qos_class(spec: Mapping[str, Any]) -> str:
+    """Guaranteed, Burstable or BestEffort, as the API server computes it (cpu and memory)."""
+    parts = [_container(c) for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]]
+    if spec.get("resources"):
+        parts.append(_container({"resources": spec["resources"]}))
+    if not any(r in c.requests or r in c.limits for c in parts for r in RESOURCES):
+        return "BestEffort"
+    pod_level = _container({"resources": spec["resources"]}) if spec.get("resources") else None
+    guaranteed_parts = [pod_level] if pod_level is not None else parts
+    if all(
+        c.limits.get(r) is not None and c.requests.get(r) == c.limits.get(r)
+        for c in guaranteed_parts
+        for r in RESOURCES
+    ):
+        return "Guaranteed"
+    return "Burstable"
+
+
+def pod_resize_state(pod: Mapping[str, Any], node_available: Mapping[str, Decimal] | None) -> PodResizeState:
+    """Read a member pod body. `node_available`: the node's allocatable minus the requests of the
+    other pods bound to (or reserved on) that node."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    pending = conditions.get("PodResizePending")
+    progress = conditions.get("PodResizeInProgress")
+    error = progress is not None and progress.get("reason") == "Error"
+    statuses = {cs.get("name"): cs for cs in status.get("containerStatuses") or []}
+    try:
+        requests: Resources = pod_requests(spec)
+    except ValueError:
+        requests = {}
+    return PodResizeState(
+        name=meta.get("name", ""),
+        node=spec.get("nodeName") or None,
+        running=status.get("phase") == "Running" and not meta.get("deletionTimestamp"),
+        containers=tuple(_container(c, statuses.get(c.get("name"))) for c in spec.get("containers") or []),
+        requests=requests,
+        node_available=node_available,
+        pod_resources=_container({"name": POD_LEVEL, "resources": spec["resources"]})
+        if spec.get("resources")
+        else None,
+        qos_class=status.get("qosClass") or qos_class(spec),
+        last_resize=_timestamp((meta.get("annotations") or {}).get(RESIZED_AT_ANNOTATION)),
+        pending=(pending.get("reason") or "Deferred") if pending else None,
+        in_progress=progress is not None and not error,
+        error=(progress.get("message") or "resize failed") if progress is not None and error else None,
+        message=(pending or {}).get("message") or "",
+    )
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    mode: ResizeMode = ResizeMode.AUTO
+    min_change: Decimal = Decimal("0.10")  # fraction of the current value
+    cooldown: timedelta = timedelta(seconds=60)
+    uniform: bool = True
+    pod_level_resize_supported: bool = False
+
+    @classmethod
+    def from_policy(cls, policy: ResizePolicy, pod_level_resize_supported: bool = False) -> PlanSettings:
+        return cls(
+            mode=policy.mode,
+            min_change=Decimal(policy.min_change_percent) / 100,
+            cooldown=timedelta(seconds=policy.cooldown_seconds),
+            uniform=policy.uniform,
+            pod_level_resize_supported=pod_level_resize_supported,
+        )
+
+
+def pod_level_mode(uses_pod_level: bool, supported: bool, mode: ResizeMode) -> tuple[ResizeMode, str | None]:
+    """The mode for pods with pod-level resources (pod.spec.resources): resizing them in place
+    needs cgroup v2 and the feature gate InPlacePodLevelResourcesVerticalScaling (KEP-5419, alpha
+    in 1.35). Without it, Auto falls back to Recommend, with the reason."""
+    if uses_pod_level and not supported and mode == ResizeMode.AUTO:
+        return ResizeMode.RECOMMEND, POD_LEVEL_UNSUPPORTED_MESSAGE
+    return mode, None
+
+
+# --- the plan ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourcePatch:
+    requests: Mapping[str, Decimal]
+    limits: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PodResize:
+    pod: str
+    decision: Decision
+    containers: Mapping[str, ResourcePatch] = field(default_factory=dict)  # changed ones only
+    pod_resources: ResourcePatch | None = None
+    capped: bool = False  # smaller than recommended: node room, a fellow member's, or maxAllowed
+    message: str = ""
+
+    @property
+    def apply(self) -> bool:
+        return self.decision == Decision.RESIZE and bool(self.containers or self.pod_resources)
+
+    @property
+    def result(self) -> ResizeResult | None:
+        """The LastResize result to record when this decision is acted on or observed."""
+        return {
+            Decision.RESIZE: ResizeResult.CAPPED if self.capped else ResizeResult.APPLIED,
+            Decision.DEFERRED: ResizeResult.DEFERRED,
+            Decision.INFEASIBLE: ResizeResult.INFEASIBLE,
+            Decision.ERROR: ResizeResult.ERROR,
+        }.get(self.decision)
+
+
+Targets = dict[str, dict[str, Decimal]]  # container (POD_LEVEL for pod-level) -> resource -> request
+
+
+def _current(pod: PodResizeState) -> dict[str, ContainerResources]:
+    out = {c.name: c for c in pod.containers}
+    if pod.pod_resources is not None:
+        out[POD_LEVEL] = pod.pod_resources
+    return out
+
+
+def _wanted(pod: PodResizeState, rec: Recommendation) -> Targets:
+    """The recommended requests this pod can take: resources it requests now, that can change
+    without a restart."""
+    out: Targets = {}
+    recs: dict[str, ContainerTarget] = dict(rec.containers)
+    if rec.pod is not None:
+        recs[POD_LEVEL] = rec.pod
+    for name, cur in _current(pod).items():
+        t = recs.get(name)
+        if t is None:
+            continue
+        want = {
+            r: v
+            for r, v in t.target.items()
+            if r in cur.requests and r in RESOURCES and r not in cur.restart_on_resize
+        }
+        if want:
+            out[name] = want
+    return out
+
+
+def _node_cap(pod: PodResizeState, wanted: Targets) -> Targets:
+    """Scale down the growth that does not fit on the pod's node. Growth is counted from what the
+    kubelet has allocated (a pending resize is not allocated yet), so a pending target that the
+    node cannot give is brought down to what it can."""
+    current = _current(pod)
+    out: Targets = {name: dict(res) for name, res in wanted.items()}
+    for r in RESOURCES:
+        names = [n for n, res in wanted.items() if r in res]
+        if pod.pod_resources is not None and POD_LEVEL in names:
+            names = [POD_LEVEL]  # pod-level requests are what the node sees
+        if not names:
+            continue
+        base = {n: min(wanted[n][r], current[n].allocated.get(r, current[n].requests[r])) for n in names}
+        growth = {n: wanted[n][r] - base[n] for n in names}
+        total_growth = sum(growth.values(), Decimal(0))
+        if total_growth <= 0:
+            continue
+        spec_total = sum((current[n].requests[r] for n in names), Decimal(0))
+        rest = max(pod.requests.get(r, spec_total) - spec_total, Decimal(0))  # other containers, overhead
+        if pod.node_available is None or r not in pod.node_available:
+            allowed = Decimal(0)
+        else:
+            allowed = max(pod.node_available[r] - rest - sum(base.values(), Decimal(0)), Decimal(0))
+        if total_growth <= allowed:
+            continue
+        factor = allowed / total_growth
+        for n in names:
+            if growth[n] > 0:
+                out[n][r] = base[n] + round_down(r, growth[n] * factor)
+    return out
+
+
+def _changes(
+    pod: PodResizeState, targets: Targets, min_change: Decimal, urgent: set[str]
+) -> tuple[dict[str, ResourcePatch], bool]:
+    """The resources that move enough, with proportional limits; and whether an urgent (post-OOM
+    memory growth) change is among them."""
+    current = _current(pod)
+    out: dict[str, ResourcePatch] = {}
+    is_urgent = False
+    for name, res in targets.items():
+        cur = current[name]
+        changed: dict[str, Decimal] = {}
+        for r, new in res.items():
+            old = cur.requests[r]
+            if new == old:
+                continue
+            if r == MEMORY and name in urgent and new > old:
+                changed[r] = new
+                is_urgent = True
+            elif old <= 0 or abs(new - old) >= min_change * old:
+                changed[r] = new
+        if changed:
+            out[name] = ResourcePatch(changed, proportional_limits(cur.requests, cur.limits, changed))
+    return out, is_urgent
+
+
+def _rec_for(recommendation: Recommendation | Mapping[str, Recommendation], pod: str) -> Recommendation:
+    if isinstance(recommendation, Recommendation):
+        return recommendation
+    return recommendation.get(pod) or Recommendation()
+
+
+def plan_role(
+    pods: Sequence[PodResizeState],
+    recommendation: Recommendation | Mapping[str, Recommendation],
+    settings: PlanSettings,
+    now: datetime,
+) -> list[PodResize]:
+    """Per member of one role, what to do. `recommendation`: the role's (uniform sizing) or one
+    per pod name. Mode Off: no decisions at all."""
+    if settings.mode == ResizeMode.OFF:
+        return []
+    eligible = [p for p in pods if p.running and p.node and p.qos_class != "BestEffort"]
+    wanted = {p.name: _wanted(p, _rec_for(recommendation, p.name)) for p in eligible}
+    capped = {p.name: _node_cap(p, wanted[p.name]) for p in eligible}
+    if settings.uniform and eligible:
+        common: Targets = {}
+        for targets in capped.values():
+            for name, res in targets.items():
+                slot = common.setdefault(name, {})
+                for r, v in res.items():
+                    slot[r] = min(slot.get(r, v), v)
+        capped = {
+            p: {name: {r: common[name][r] for r in res} for name, res in targets.items()}
+            for p, targets in capped.items()
+        }
+    out = []
+    for pod in pods:
+        out.append(_decide(pod, _rec_for(recommendation, pod.name), wanted, capped, settings, now))
+    return out
+
+
+def _decide(
+    pod: PodResizeState,
+    rec: Recommendation,
+    wanted: Mapping[str, Targets],
+    capped: Mapping[str, Targets],
+    settings: PlanSettings,
+    now: datetime,
+) -> PodResize:
+    if not pod.running or not pod.node:
+        return PodResize(pod.name, Decision.NOT_RUNNING, message="not running on a node")
+    if pod.qos_class == "BestEffort":
+        return PodResize(
+            pod.name, Decision.BEST_EFFORT, message="BestEffort pods are not resized: set requests to opt in"
+        )
+    want, targets = wanted[pod.name], capped[pod.name]
+    if not want:
+        return PodResize(pod.name, Decision.NO_RECOMMENDATION, message="nothing to recommend yet")
+    urgent = {n for n, t in rec.containers.items() if t.oom} | (
+        {POD_LEVEL} if rec.pod and rec.pod.oom else set()
+    )
+    changes, is_urgent = _changes(pod, targets, settings.min_change, urgent)
+    node_capped = any(targets[n][r] < want[n][r] for n in want for r in want[n])
+    max_capped = any(t.capped for t in rec.containers.values()) or bool(rec.pod and rec.pod.capped)
+    pod_changes = changes.pop(POD_LEVEL, None)
+    summary = _summary(changes, pod_changes)
+    if not changes and pod_changes is None:
+        grows = any(want[n][r] > _current(pod)[n].requests[r] for n in want for r in want[n])
+        if pod.in_progress:
+            return PodResize(pod.name, Decision.IN_PROGRESS, message="a resize is in progress")
+        if pod.error is not None:
+            return PodResize(pod.name, Decision.ERROR, message=pod.error)
+        if pod.pending is not None:
+            decision = Decision.INFEASIBLE if pod.pending == "Infeasible" else Decision.DEFERRED
+            return PodResize(pod.name, decision, capped=node_capped, message=pod.message or pod.pending)
+        if node_capped and grows:
+            return PodResize(pod.name, Decision.NO_ROOM, capped=True, message="no room to grow on the node")
+        return PodResize(pod.name, Decision.BELOW_MIN_CHANGE, message="within the minimum change")
+    capped_flag = node_capped or max_capped
+    if pod.pod_resources is not None and not settings.pod_level_resize_supported:
+        return PodResize(
+            pod.name, Decision.POD_LEVEL_UNSUPPORTED, changes, pod_changes, capped_flag,
+            f"{POD_LEVEL_UNSUPPORTED_MESSAGE}; would set {summary}",
+        )  # fmt: skip
+    if settings.mode == ResizeMode.RECOMMEND:
+        return PodResize(
+            pod.name, Decision.RECOMMEND_ONLY, changes, pod_changes, capped_flag, f"would set {summary}"
+        )
+    if pod.in_progress:
+        return PodResize(pod.name, Decision.IN_PROGRESS, message="a resize is in progress")
+    if pod.last_resize is not None and now < pod.last_resize + settings.cooldown and not is_urgent:
+        return PodResize(pod.name, Decision.COOLDOWN, message=f"resized at {pod.last_resize.isoformat()}")
+    message = f"set {summary}"
+    if is_urgent:
+        message += " (memory after an OOM kill)"
+    return PodResize(pod.name, Decision.RESIZE, changes, pod_changes, capped_flag, message)
+
+
+def _summary(changes: Mapping[str, ResourcePatch], pod_changes: ResourcePatch | None) -> str:
+    parts = [
+        f"{name}: {', '.join(f'{r}={q}' for r, q in format_resources(p.requests).items())}"
+        for name, p in sorted(changes.items())
+    ]
+    if pod_changes is not None:
+        parts.append(
+            f"pod: {', '.join(f'{r}={q}' for r, q in format_resources(pod_changes.requests).items())}"
+        )
+    return "; ".join(parts)
+
+
+# --- the patch ---------------------------------------------------------------------------------
+
+
+def _resources(p: ResourcePatch) -> dict[str, dict[str, str]]:
+    out = {"requests": format_resources(p.requests)}
+    if p.limits:
+        out["limits"] = format_resources(p.limits)
+    return out
+
+
+def resize_patch(resize: PodResize) -> dict[str, Any]:
+    """The strategic-merge patch body for the pods/resize subresource: only the changed resources
+    (containers merge by name, resource maps by key)."""
+    spec: dict[str, Any] = {}
+    if resize.containers:
+        spec["containers"] = [
+            {"name": name, "resources": _resources(p)} for name, p in sorted(resize.containers.items())
+        ]
+    if resize.pod_resources is not None:
+        spec["resources"] = _resources(resize.pod_resources)
+    return {"spec": spec}
