@@ -200,7 +200,11 @@ def test_recommend_mode_writes_recommendations_and_changes_no_pod(groups: PodGro
     )
     before = running_pod(groups, "advice")
     recs = eventually(
-        lambda: ((groups.get("advice").get("status") or {}).get("resize") or {}).get("recommendations"),
+        lambda: (
+            (r := ((groups.get("advice").get("status") or {}).get("resize") or {}).get("recommendations"))
+            and r[0]["containers"]
+            and r
+        ),
         timeout=120,
         interval=1,
         what="recommendations in status",

@@ -179,7 +179,7 @@ async def _apply(
             resizing = resizing or (
                 f"pod {d.pod}: {d.result}: {d.message}" if d.result == "Deferred" else None
             )
-        if d.result in (ResizeResult.INFEASIBLE, ResizeResult.CAPPED):
+        if d.capped or d.result == ResizeResult.INFEASIBLE:  # capped now, or still short of the target
             infeasible = f"pod {d.pod}: {d.message}"
     return last, resizing, infeasible
 
