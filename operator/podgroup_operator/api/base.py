@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 
@@ -20,3 +21,20 @@ class ApiModel(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The wire form: camelCase, JSON types, unset optional fields left out."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def list_map(*keys: str) -> dict[str, Any]:
+    """A list-map makes the API server refuse duplicate keys and lets server-side apply merge
+    entries by key instead of replacing the whole list."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+def _utc_seconds(value: datetime) -> datetime:
+    # Kubernetes timestamps are RFC 3339 at second precision; normalising here keeps a
+    # re-computed status byte-identical, so writing it again is a no-op patch.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc_seconds)]

@@ -12,12 +12,11 @@ Python fields are snake_case; the wire format is camelCase. Parse a body with
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, model_validator
 
-from podgroup_operator.api.base import ApiModel
+from podgroup_operator.api.base import ApiModel, Timestamp, list_map
 from podgroup_operator.api.failure_policy import FailurePolicy
 from podgroup_operator.api.resize import ResizePolicy, ResizeStatus
 
@@ -40,22 +39,6 @@ GROUP_NAME_MESSAGE = (
 MIN_AVAILABLE_RULE = "!has(self.minAvailable) || self.minAvailable <= self.replicas"
 MIN_AVAILABLE_MESSAGE = "minAvailable must not exceed replicas"
 
-
-def _list_map(*keys: str) -> dict[str, Any]:
-    # A list-map makes the API server refuse duplicate keys and lets server-side apply
-    # merge entries by key instead of replacing the whole list.
-    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
-
-
-def _utc_seconds(value: datetime) -> datetime:
-    # Kubernetes timestamps are RFC 3339 at second precision; normalising here keeps a
-    # re-computed status byte-identical, so writing it again is a no-op patch.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).replace(microsecond=0)
-
-
-Timestamp = Annotated[datetime, AfterValidator(_utc_seconds)]
 
 PodTemplateSpec = Annotated[dict[str, Any], WithJsonSchema({"type": "object", EMBED_KEY: POD_TEMPLATE_SPEC})]
 
@@ -131,7 +114,7 @@ class PodGroupSpec(ApiModel):
         min_length=1,
         max_length=MAX_ROLES,
         description="The roles of the group, at least one. Role names must be unique.",
-        json_schema_extra=_list_map("name"),
+        json_schema_extra=list_map("name"),
     )
     gang: Gang = Field(
         default_factory=Gang,
@@ -245,13 +228,13 @@ class PodGroupStatus(ApiModel):
         default=None,
         max_length=32,
         description="Latest observations of the group's state.",
-        json_schema_extra=_list_map("type"),
+        json_schema_extra=list_map("type"),
     )
     roles: list[RoleStatus] | None = Field(
         default=None,
         max_length=MAX_ROLES,
         description="Pod counts per role.",
-        json_schema_extra=_list_map("name"),
+        json_schema_extra=list_map("name"),
     )
     ready_members: str | None = Field(default=None, description='Ready pods over desired pods, e.g. "3/4".')
     restarts: int | None = Field(

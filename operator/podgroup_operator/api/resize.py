@@ -11,12 +11,11 @@ maxAllowed win.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
-from podgroup_operator.api.base import ApiModel
+from podgroup_operator.api.base import ApiModel, Timestamp, list_map
 
 # The Kubernetes quantity syntax, restricted to non-negative values with an integer exponent
 # (what core.quantity.parse_quantity reads).
@@ -25,21 +24,6 @@ CONTAINER_NAME_PATTERN = r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$"
 MAX_CONTAINER_POLICIES = 16
 
 _SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}
-
-
-def _list_map(*keys: str) -> dict[str, Any]:
-    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
-
-
-def _utc_seconds(value: datetime) -> datetime:
-    # Same normalisation as models.Timestamp (RFC 3339, whole seconds, UTC); repeated here
-    # because models.py imports this module.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).replace(microsecond=0)
-
-
-Timestamp = Annotated[datetime, AfterValidator(_utc_seconds)]
 
 
 class ResizeMode(enum.StrEnum):
@@ -124,7 +108,7 @@ class ResizePolicy(ApiModel):
         max_length=MAX_CONTAINER_POLICIES,
         description="Per-container policies, keyed by containerName. A container without an entry "
         'uses the "*" entry, else the defaults (cpu and memory, no bounds).',
-        json_schema_extra=_list_map("containerName"),
+        json_schema_extra=list_map("containerName"),
     )
     target_percentile: int = Field(
         default=90,
@@ -216,7 +200,7 @@ class RoleRecommendation(ApiModel):
         default_factory=list,
         max_length=32,
         description="Per-container recommendations.",
-        json_schema_extra=_list_map("container"),
+        json_schema_extra=list_map("container"),
     )
     pod_resources: ResourceRecommendation | None = Field(
         default=None,
@@ -283,7 +267,7 @@ class UsageCheckpoint(ApiModel):
         default_factory=list,
         max_length=33,
         description="Per-container state.",
-        json_schema_extra=_list_map("container"),
+        json_schema_extra=list_map("container"),
     )
 
 
