@@ -5,7 +5,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 start=$SECONDS
-hack/image/build-helm.sh  # tests/unit/test_manifests.py renders the Helm chart
+# tests/unit/test_manifests.py renders the chart and the kustomize base: build helm and kubectl first.
+hack/build-binaries.sh
+hack/image/build-helm.sh
 .venv/bin/python -m pytest -q tests/unit
 trap 'hack/cluster-down.sh' EXIT
 hack/cluster-up.sh
