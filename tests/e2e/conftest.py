@@ -29,7 +29,11 @@ def api() -> client.ApiClient:
 
 @pytest.fixture(scope="session")
 def crd_installed(api: client.ApiClient) -> None:
-    # Retried: right after cluster-up, discovery of the aggregated metrics API may still be stale.
+    """The CRD applied and Established, read from the API server's own object.
+
+    kubectl is used only to apply: right after cluster-up its discovery may still be stale
+    (the aggregated metrics API comes up last), so the apply is retried; the Established
+    condition is read through the API client, which needs no discovery."""
     eventually(
         lambda: (
             kubectl(
@@ -37,10 +41,16 @@ def crd_installed(api: client.ApiClient) -> None:
             ).returncode
             == 0
         ),
-        timeout=60,
+        timeout=90,
         what="the CRD to apply",
     )
-    kubectl("wait", "--for=condition=Established", "crd/podgroups.podgroup.dev", "--timeout=60s")
+    extensions = client.ApiextensionsV1Api(api)
+
+    def established() -> bool:
+        crd = extensions.read_custom_resource_definition("podgroups.podgroup.dev")
+        return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+
+    eventually(established, timeout=60, what="the CRD to be Established")
 
 
 class OperatorProcess:
