@@ -65,3 +65,22 @@ wait_for() {
     sleep 0.5
   done
 }
+
+# write_kubeconfig FILE USER CERT: a kubeconfig for the local API server that authenticates
+# with the client certificate CERT.crt / CERT.key (paths without the extension).
+write_kubeconfig() {
+  cat > "$1" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster: {server: "$APISERVER", certificate-authority: "$PKI_DIR/ca.crt"}
+users:
+- name: $2
+  user: {client-certificate: "$3.crt", client-key: "$3.key"}
+contexts:
+- name: local
+  context: {cluster: local, user: $2}
+current-context: local
+KC
+}

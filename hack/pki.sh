@@ -32,21 +32,7 @@ cert() { # cert NAME CA SUBJECT EXTKEYUSAGE [SANS]
 }
 
 kubeconfig() { # kubeconfig NAME CERT
-  [[ -f $1.kubeconfig ]] && return
-  cat > "$1.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: local
-  cluster: {server: "$APISERVER", certificate-authority: "$PKI_DIR/ca.crt"}
-users:
-- name: $1
-  user: {client-certificate: "$PKI_DIR/$2.crt", client-key: "$PKI_DIR/$2.key"}
-contexts:
-- name: local
-  context: {cluster: local, user: $1}
-current-context: local
-KC
+  [[ -f $1.kubeconfig ]] || write_kubeconfig "$PKI_DIR/$1.kubeconfig" "$1" "$PKI_DIR/$2"
 }
 
 ca ca podgroup-local-ca

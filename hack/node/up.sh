@@ -130,22 +130,7 @@ sign() {
 }
 
 # kubeconfig NAME: $NODE_DIR/NAME.kubeconfig using the client certificate $NODE_PKI/NAME-client.
-kubeconfig() {
-  cat > "$NODE_DIR/$1.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: local
-  cluster: {server: "$APISERVER", certificate-authority: "$PKI_DIR/ca.crt"}
-users:
-- name: $1
-  user: {client-certificate: "$NODE_PKI/$1-client.crt", client-key: "$NODE_PKI/$1-client.key"}
-contexts:
-- name: local
-  context: {cluster: local, user: $1}
-current-context: local
-KC
-}
+kubeconfig() { write_kubeconfig "$NODE_DIR/$1.kubeconfig" "$1" "$NODE_PKI/$1-client"; }
 
 setup_pki() {
   mkdir -p "$NODE_PKI"
