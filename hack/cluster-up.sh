@@ -5,7 +5,9 @@
 #
 # Settings (environment):
 #   KWOK_NODES (4), KWOK_NODE_CPU (8), KWOK_NODE_MEMORY (16Gi), KWOK_NODE_PODS (110)
-#   FEATURE_GATES   extra feature gates for every component, e.g. "Foo=true,Bar=false"
+#   FEATURE_GATES   feature gates for every component (default: the alpha gates of KEP-5532,
+#                   RestartAllContainersOnContainerExits + NodeDeclaredFeatures, so the native in-place pod restart
+#                   is exercised; FEATURE_GATES= runs the cluster with the release defaults)
 #   REAL_NODE=0     skip the real node
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -14,7 +16,7 @@ KWOK_NODES=${KWOK_NODES:-4}
 KWOK_NODE_CPU=${KWOK_NODE_CPU:-8}
 KWOK_NODE_MEMORY=${KWOK_NODE_MEMORY:-16Gi}
 KWOK_NODE_PODS=${KWOK_NODE_PODS:-110}
-FEATURE_GATES=${FEATURE_GATES:-}
+export FEATURE_GATES=${FEATURE_GATES-RestartAllContainersOnContainerExits=true,NodeDeclaredFeatures=true}
 gates=${FEATURE_GATES:+--feature-gates=$FEATURE_GATES}
 
 "$HACK_DIR/node/install-deps.sh"  # Debian packages: openssl, curl, containerd, runc, CNI plugins
