@@ -20,6 +20,12 @@ def _env_float(name: str, default: float) -> float:
     return float(raw) if raw else default
 
 
+def _native_restart(raw: str) -> str:
+    if raw not in ("auto", "off"):
+        raise ValueError(f"PGO_NATIVE_RESTART must be auto or off, not {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Config:
     # Concurrent reconciles; each is I/O-bound on one event loop.
@@ -52,6 +58,9 @@ class Config:
     # Whether pods' spec.resources can be resized in place (cgroup v2 + the
     # InPlacePodLevelResourcesVerticalScaling gate); without it pod-level sizes are only recommended.
     pod_level_resize: bool = False
+    # Failure policies: "auto" writes the kubelet's own restart rules (KEP-5307/KEP-5532) into
+    # member pods where the nodes support them; "off" leaves every restart to the operator.
+    native_restart: str = "auto"
 
     @classmethod
     def from_env(cls) -> Config:
@@ -76,6 +85,7 @@ class Config:
                 "PGO_RESIZE_MIN_HISTORY_SECONDS", cls.resize_min_history_seconds
             ),
             pod_level_resize=os.environ.get("PGO_POD_LEVEL_RESIZE", "") == "true",
+            native_restart=_native_restart(os.environ.get("PGO_NATIVE_RESTART") or cls.native_restart),
         )
 
     def apply(self, settings: kopf.OperatorSettings) -> None:
@@ -93,3 +103,41 @@ class Config:
         # Logs stay logs; only the operator's own events are posted to objects.
         settings.posting.level = 100
         settings.execution.max_workers = 4
+
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+@dataclass(frozen=True)
+class LeaderElectionConfig:
+    """Leader election among replicas (runtime/leader.py): off for `make run` and tests, on in
+    the manifests. The lease lives in the operator's own namespace unless told otherwise."""
+
+    enabled: bool = False
+    lease_name: str = "podgroup-operator"
+    lease_namespace: str = ""
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    @classmethod
+    def from_env(cls) -> LeaderElectionConfig:
+        return cls(
+            enabled=os.environ.get("PGO_LEADER_ELECT", "") == "true",
+            lease_name=os.environ.get("PGO_LEADER_ELECT_LEASE_NAME") or cls.lease_name,
+            lease_namespace=os.environ.get("PGO_LEADER_ELECT_LEASE_NAMESPACE") or own_namespace(),
+            lease_duration=_env_float("PGO_LEADER_ELECT_LEASE_DURATION", cls.lease_duration),
+            renew_deadline=_env_float("PGO_LEADER_ELECT_RENEW_DEADLINE", cls.renew_deadline),
+            retry_period=_env_float("PGO_LEADER_ELECT_RETRY_PERIOD", cls.retry_period),
+        )
+
+
+def own_namespace() -> str:
+    """The pod's namespace (downward API POD_NAMESPACE, else its service account's), or ""."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        with open(SERVICE_ACCOUNT_NAMESPACE) as f:
+            return f.read().strip()
+    except OSError:
+        return ""

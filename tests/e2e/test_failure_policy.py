@@ -1,5 +1,6 @@
 """Failure policies with in-place restart, against real containers on the real node (and kwok
-nodes for node loss)."""
+nodes for node loss). The pod-restart tests run twice: with the kubelet's native restart rules
+(PGO_NATIVE_RESTART=auto, the default) and with the operator's image switch (off)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from tests.e2e.conftest import OperatorProcess
 from tests.e2e.nodes import NodePool
 from tests.e2e.podgroups import PodGroups, podgroup, role
 from tests.e2e.realnode import ON_REAL_NODE, TOOLS_IMAGE
+
+# A second container that only waits: RestartPodInPlace must restart it too.
+SIDE = "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"
 
 # Pod 0 fails once with exit code 134, remembered in an emptyDir that outlives container restarts.
 FAIL_ONCE = (
@@ -239,3 +243,166 @@ def test_operator_killed_mid_restart_completes_it_once(
         assert new.metadata.uid == old.metadata.uid
     # Healthy members were restarted exactly once (one image switch each), not twice.
     assert [restarts_of(p) for p in after[1:]] == [1, 1]
+
+
+@pytest.fixture(params=["auto", "off"])
+def native_mode(request: pytest.FixtureRequest, operator: OperatorProcess | None) -> Iterator[str]:
+    """The operator as PGO_NATIVE_RESTART says: the session's own (auto), or one started off."""
+    if request.param == "auto":
+        yield "auto"
+        return
+    if operator is None:
+        pytest.skip("the operator runs in the cluster here; the off path needs a local operator to restart")
+    off = OperatorProcess()
+    off.env = {**OperatorProcess.env, "PGO_NATIVE_RESTART": "off"}
+    operator.stop()
+    off.start()
+    try:
+        yield "off"
+    finally:
+        off.stop()
+        operator.start()
+
+
+def with_side(r: dict[str, Any]) -> dict[str, Any]:
+    main = r["template"]["spec"]["containers"][0]
+    side = {**main, "name": "side", "command": ["sh", "-c", SIDE], "env": []}
+    r["template"]["spec"]["containers"].append(side)
+    return r
+
+
+def restart_counts(pod: client.V1Pod) -> dict[str, int]:
+    return {c.name: c.restart_count for c in pod.status.container_statuses or []}
+
+
+def test_exit_code_rule_restarts_the_pod_in_place(
+    groups: PodGroups, real_node: str, native_mode: str
+) -> None:
+    policy = {
+        "rules": [
+            {
+                "action": "RestartPodInPlace",
+                "onExitCodes": {"containerName": "main", "operator": "In", "values": [134]},
+            }
+        ]
+    }
+    groups.create(podgroup("pip", with_side(real_role("w", 2, FAIL_ONCE)), failurePolicy=policy))
+    first = eventually(
+        lambda: (ps := groups.pods("pip")) and len(ps) == 2 and all(p.status.pod_ip for p in ps) and ps,
+        timeout=120,
+        what="2 pods with IPs",
+    )
+    # The API server's copy of the member says which mechanism restarts it.
+    rules = {c.name: c.restart_policy_rules for c in first[0].spec.containers}
+    if native_mode == "auto":
+        (rule,) = rules["main"]
+        assert rule.action == "RestartAllContainers" and rule.exit_codes.values == [134]
+        assert rules["side"] is None  # the rule names main; the kubelet restarts side with it
+    else:
+        assert rules == {"main": None, "side": None}
+
+    st = eventually(
+        lambda: (s := status(groups, "pip")).get("restarts") == 1 and s, timeout=120, what="one restart"
+    )
+    assert st["lastFailure"]["pod"] == "pip-w-0" and st["lastFailure"]["action"] == "RestartPodInPlace"
+    # Seen while the kubelet reported the exit (an immediate reconcile): the code is recorded.
+    assert st["lastFailure"]["exitCode"] == 134
+    eventually(lambda: running(groups, "pip", 2), timeout=120, what="both members Running and ready")
+    after = eventually(
+        lambda: (ps := groups.pods("pip")) and min(restart_counts(ps[0]).values()) >= 1 and ps,
+        timeout=60,
+        what="every container of pip-w-0 restarted",
+    )
+    for old, new in zip(first, after, strict=True):
+        assert new.metadata.uid == old.metadata.uid, f"{new.metadata.name} was recreated"
+        assert new.spec.node_name == old.spec.node_name == real_node
+        assert new.status.pod_ip == old.status.pod_ip
+    counts = restart_counts(after[0])
+    images = {c.name: c.image for c in after[0].spec.containers}
+    if native_mode == "auto":
+        assert counts == {"main": 1, "side": 1}  # one restart, the kubelet's
+        assert images == {"main": TOOLS_IMAGE, "side": TOOLS_IMAGE}  # no image switch
+    else:
+        # The kubelet may restart main (restartPolicy Always) before the image switch does.
+        assert counts["side"] == 1 and counts["main"] in (1, 2)
+        assert all(":pgo-" in image for image in images.values())
+    assert restart_counts(after[1]) == {"main": 0, "side": 0}
+    eventually(lambda: status(groups, "pip").get("phase") == "Running", timeout=60, what="phase Running")
+    assert status(groups, "pip")["restarts"] == 1  # counted once, never again
+    assert [e.reason for e in groups.events("pip")].count("RestartPodInPlace") == 1
+
+
+def test_native_restart_past_the_budget_fails_the_group(groups: PodGroups, real_node: str) -> None:
+    policy = {
+        "maxRestarts": 1,
+        "rules": [{"action": "RestartPodInPlace", "onExitCodes": {"operator": "In", "values": [134]}}],
+    }
+    groups.create(podgroup("spent", real_role("w", 1, "sleep 3; exit 134"), failurePolicy=policy))
+    (pod,) = eventually(lambda: (ps := groups.pods("spent")) and ps[0].spec.node_name and ps, what="bound")
+    if not pod.spec.containers[0].restart_policy_rules:
+        pytest.skip(
+            "the operator writes no native rules here (PGO_NATIVE_RESTART=off or no node declares them)"
+        )
+
+    st = eventually(
+        lambda: (s := status(groups, "spent")).get("phase") == "Failed" and s,
+        timeout=120,
+        what="the group failed",
+    )
+    assert st["restarts"] == 1
+    assert st["lastFailure"]["action"] == "FailGroup"
+    events = sorted(
+        (e for e in groups.events("spent") if e.reason in ("RestartPodInPlace", "FailGroup")),
+        key=lambda e: e.last_timestamp,
+    )
+    assert [e.reason for e in events] == ["RestartPodInPlace", "FailGroup"]
+    # Said plainly: the kubelet's second restart happened before the operator could stop it.
+    assert "one restart past the budget" in events[-1].message
+    (pod,) = eventually(
+        lambda: (ps := groups.pods("spent")) and ps[0].status.phase == "Failed" and ps,
+        timeout=60,
+        what="the member stopped",
+    )
+    assert pod.status.reason == "DeadlineExceeded"
+    assert pod.status.container_statuses[0].restart_count == 2  # exactly one past the budget
+
+
+def test_a_native_restart_while_the_operator_is_down_is_counted_once(
+    groups: PodGroups, real_node: str, operator: OperatorProcess | None
+) -> None:
+    if operator is None:
+        pytest.skip("the operator runs in the cluster here; this test stops a local operator process")
+    policy = {"rules": [{"action": "RestartPodInPlace", "onExitCodes": {"operator": "In", "values": [134]}}]}
+    # The member fails once, 10 s after its first start (time for the operator to be stopped).
+    script = FAIL_ONCE.replace("sleep 2", "sleep 10")
+    groups.create(podgroup("down", real_role("w", 1, script), failurePolicy=policy))
+    (first,) = eventually(
+        lambda: (ps := groups.pods("down")) and ps[0].status.pod_ip and ps, timeout=120, what="running"
+    )
+    if not first.spec.containers[0].restart_policy_rules:
+        pytest.skip(
+            "the operator writes no native rules here (PGO_NATIVE_RESTART=off or no node declares them)"
+        )
+    operator.stop()
+    try:
+        # The kubelet restarts the member on its own; the exit it reacted to is gone from the status.
+        (pod,) = eventually(
+            lambda: (ps := running(groups, "down", 1)) and restarts_of(ps[0]) == 1 and ps,
+            timeout=120,
+            what="the kubelet's own restart",
+        )
+        assert pod.status.container_statuses[0].last_state.terminated is None
+    finally:
+        operator.start()
+    st = eventually(
+        lambda: (s := status(groups, "down")).get("restarts") == 1 and s,
+        timeout=60,
+        what="the restart counted",
+    )
+    assert st["lastFailure"]["action"] == "RestartPodInPlace"
+    assert st["lastFailure"]["reason"] == "RestartAllContainers" and st["lastFailure"].get("exitCode") is None
+    (after,) = groups.pods("down")
+    assert after.metadata.uid == first.metadata.uid and after.status.pod_ip == first.status.pod_ip
+    eventually(lambda: status(groups, "down").get("phase") == "Running", timeout=60, what="phase Running")
+    assert status(groups, "down")["restarts"] == 1  # once, not again on the next reconcile
+    assert [e.reason for e in groups.events("down")].count("RestartPodInPlace") == 1

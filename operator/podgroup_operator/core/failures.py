@@ -12,9 +12,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from podgroup_operator.core.observed import ObservedPod, Termination
+from podgroup_operator.core.native_restart import (
+    RESTARTING_CONDITION,
+    RESTARTING_REASON,
+    has_restart_all_rule,
+)
+from podgroup_operator.core.observed import ObservedContainer, ObservedPod, Termination
 
 # Pod-level reasons (status.reason of a Failed pod) that are failures of the member.
+# The reason recorded for a native RestartAllContainers whose triggering exit was not seen.
+RESTART_ALL_REASON = "RestartAllContainers"
 POD_FAILURE_REASONS = ("Evicted", "DeadlineExceeded", "OutOfmemory", "OutOfcpu", "UnexpectedAdmissionError")
 
 
@@ -29,6 +36,9 @@ class Failure:
     exit_code: int | None = None
     conditions: tuple[tuple[str, str], ...] = ()
     time: datetime | None = None
+    # The kubelet restarts (or restarted) every container of the pod through its native
+    # RestartAllContainers rule: the in-place restart is done, the operator only accounts for it.
+    native: bool = False
 
     @property
     def in_place_possible(self) -> bool:
@@ -46,6 +56,24 @@ def _failed(t: Termination | None) -> bool:
     )
 
 
+def restarting_natively(pod: ObservedPod) -> bool:
+    """The kubelet is in the middle of a RestartAllContainers on this pod."""
+    return (RESTARTING_CONDITION, "True") in pod.conditions or any(
+        not c.running and c.last_termination is not None and c.last_termination.reason == RESTARTING_REASON
+        for c in pod.containers
+    )
+
+
+def _restarted_natively(pod: ObservedPod, c: ObservedContainer, native_rules: bool) -> bool:
+    """A restart of the container the operator has not accounted for and that no failure of its
+    own explains: the kubelet stopped it for a RestartAllContainers (its last state says so,
+    or is empty: the kubelet drops the last state of containers it restarted that way)."""
+    if not native_rules or c.restart_count <= pod.handled.get(f"c/{c.name}", 0):
+        return False
+    last = c.last_termination
+    return last is None or last.reason == RESTARTING_REASON
+
+
 def detect_failures(
     pod: ObservedPod, *, node_lost: bool, watched_conditions: Collection[tuple[str, str]]
 ) -> list[Failure]:
@@ -56,7 +84,13 @@ def detect_failures(
         return found
 
     def add(
-        key: str, count: int, reason: str, container: str | None = None, t: Termination | None = None
+        key: str,
+        count: int,
+        reason: str,
+        container: str | None = None,
+        t: Termination | None = None,
+        *,
+        native: bool = False,
     ) -> None:
         if pod.handled.get(key, 0) < count:
             found.append(
@@ -70,6 +104,7 @@ def detect_failures(
                     exit_code=t.exit_code if t else None,
                     conditions=pod.conditions,
                     time=t.finished_at if t else None,
+                    native=native,
                 )
             )
 
@@ -78,11 +113,22 @@ def detect_failures(
         # of the containers the kubelet killed for it.
         add(f"pod/{pod.reason}", 1, pod.reason or "Failed")
         return found
+    native_rules = has_restart_all_rule(pod.body.get("spec") or {})
+    restarting_all = native_rules and (RESTARTING_CONDITION, "True") in pod.conditions
+    unexplained = False
     for c in pod.containers:
         key = f"c/{c.name}"
         if c.termination is not None and _failed(c.termination):
-            # Stays terminated: the kubelet will not (or not yet) restart it.
-            add(key, c.restart_count + 1, c.termination.reason or "Error", c.name, c.termination)
+            # Stays terminated: the kubelet will not (or not yet) restart it, unless its native
+            # rule has just started a RestartAllContainers.
+            reason = c.termination.reason or "Error"
+            add(key, c.restart_count + 1, reason, c.name, c.termination, native=restarting_all)
+        elif _restarted_natively(pod, c, native_rules):
+            # The failure that set it off was not seen (the kubelet's status moved on before the
+            # operator looked, or the operator was down): the restart is all there is to count.
+            if not unexplained:
+                add(key, c.restart_count, RESTART_ALL_REASON, native=True)
+            unexplained = True
         elif c.last_termination is not None and _failed(c.last_termination):
             # The kubelet restarted it after it failed.
             add(key, c.restart_count, c.last_termination.reason or "Error", c.name, c.last_termination)

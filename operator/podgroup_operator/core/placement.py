@@ -26,6 +26,8 @@ class NodeInfo:
     allocatable: Resources
     taints: tuple[Mapping[str, Any], ...]
     unschedulable: bool
+    # status.declaredFeatures (KEP-5328): features the scheduler requires of nodes for pods using them.
+    declared_features: frozenset[str] = frozenset()
 
     @property
     def hostname(self) -> str:
@@ -46,6 +48,7 @@ def observe_node(node: Mapping[str, Any]) -> NodeInfo:
         allocatable=allocatable,
         taints=tuple(spec.get("taints") or ()),
         unschedulable=bool(spec.get("unschedulable")),
+        declared_features=frozenset(status.get("declaredFeatures") or ()),
     )
 
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from podgroup_operator import API_GROUP, API_VERSION, KIND
+from podgroup_operator.api.failure_policy import FailurePolicy
 from podgroup_operator.core.labels import (
     GROUP_LABEL,
     INDEX_LABEL,
@@ -16,6 +17,7 @@ from podgroup_operator.core.labels import (
     TEMPLATE_HASH_ANNOTATION,
 )
 from podgroup_operator.core.members import Member
+from podgroup_operator.core.native_restart import with_native_rules
 
 
 def template_hash(template: dict[str, Any]) -> str:
@@ -31,10 +33,16 @@ def member_pod(
     template: dict[str, Any],
     gates: tuple[str, ...] = (),
     restart_generation: int = 0,
+    native_policy: FailurePolicy | None = None,
+    restart_all: bool = False,
 ) -> dict[str, Any]:
-    """A pod owned by the PodGroup (garbage-collected with it), labelled with its role and index."""
+    """A pod owned by the PodGroup (garbage-collected with it), labelled with its role and index.
+    With native_policy, its containers carry the kubelet's restart rules for what of the policy
+    they can express (restart_all: its nodes run RestartAllContainers)."""
     meta = template.get("metadata") or {}
     spec = copy.deepcopy(template.get("spec") or {})
+    if native_policy is not None:
+        spec = with_native_rules(spec, native_policy, restart_all=restart_all)
     if gates:
         existing = [g for g in spec.get("schedulingGates") or [] if g.get("name") not in gates]
         spec["schedulingGates"] = existing + [{"name": g} for g in gates]

@@ -45,6 +45,8 @@ def _matches(rule: FailureRule, f: Failure) -> bool:
 def describe(f: Failure) -> str:
     what = f"container {f.container} of pod {f.pod}" if f.container else f"pod {f.pod}"
     code = f" with exit code {f.exit_code}" if f.exit_code is not None else ""
+    if f.native and f.exit_code is None:
+        return f"{what} was restarted by the kubelet's RestartAllContainers rule (the exit was not seen)"
     return f"{what} failed{code} ({f.reason})"
 
 
@@ -64,6 +66,10 @@ def decide(
     policy: FailurePolicy, f: Failure, *, restarts: int, history: Sequence[ActionUse], now: datetime
 ) -> Decision:
     action, source = match(policy, f)
+    if f.native:
+        # The kubelet has restarted the pod already (its rules are the policy's own, written
+        # into the pod when it was made): what is left is to count it, and to escalate.
+        action, source = Action.RESTART_POD_IN_PLACE, "the pod's native RestartAllContainers rule"
     why = f"{describe(f)}: {action} by {source}"
     if action == Action.IGNORE:
         return Decision(action, why)
@@ -71,7 +77,10 @@ def decide(
         action = Action.RECREATE_POD
         why += f"; the member cannot restart in place ({f.reason}), so {action}"
     if restarts >= policy.max_restarts:
-        return Decision(Action.FAIL_GROUP, f"{why}; the restart budget of {policy.max_restarts} is spent")
+        spent = f"{why}; the restart budget of {policy.max_restarts} is spent"
+        if f.native:
+            spent += " (the kubelet's native restart went ahead: one restart past the budget)"
+        return Decision(Action.FAIL_GROUP, spent)
     window = timedelta(seconds=policy.escalation.window_seconds)
     recent = [h for h in history if now - h.time <= window]
     while action != Action.FAIL_GROUP:
@@ -82,6 +91,8 @@ def decide(
         within = policy.escalation.window_seconds
         why += f"; escalated to {bigger} after {uses} uses of {action} within {within}s"
         action = bigger
+    if f.native and action == Action.RESTART_POD_IN_PLACE:
+        return Decision(action, why)  # done by the kubelet: there is nothing to delay
     return Decision(action, why, _not_before(policy, action, history))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from podgroup_operator.core.images import alternate_image
 from podgroup_operator.core.labels import HANDLED_FAILURES_ANNOTATION, RESTART_GENERATION_ANNOTATION
+from podgroup_operator.core.native_restart import RESTARTING_REASON
 from podgroup_operator.core.observed import ObservedPod
 
 
@@ -59,6 +60,22 @@ def restart_in_place(
         key = f"c/{c.name}"
         new_handled[key] = max(new_handled.get(key, 0), c.restart_count + 1)
     return PodRestart(pod.name, pod.uid, images, new_handled, generation)
+
+
+def native_handled(pod: ObservedPod) -> dict[str, int]:
+    """The handled-failures map once the kubelet's RestartAllContainers is accounted for: every
+    container restarts once, so each handled count moves to the restart count it ends at (its
+    restart count now if the kubelet has already restarted it, else one more)."""
+    out = dict(pod.handled)
+    for c in pod.containers:
+        key = f"c/{c.name}"
+        last = c.last_termination
+        done = c.termination is None and (
+            (last is not None and last.reason == RESTARTING_REASON)
+            or (last is None and c.restart_count > pod.handled.get(key, 0))
+        )
+        out[key] = max(out.get(key, 0), c.restart_count if done else c.restart_count + 1)
+    return out
 
 
 def _annotations(handled: Mapping[str, int], generation: int | None = None) -> dict[str, str]:

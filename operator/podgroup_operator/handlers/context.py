@@ -36,6 +36,9 @@ class OperatorContext:
     # The last status written per group: an observation of our own write that the watch
     # may not have delivered yet, so the same status is not written (or announced) twice.
     last_status: dict[GroupKey, dict[str, Any]] = field(default_factory=dict)
+    # The failure record last written per group, until the watch shows it: a reconcile that
+    # runs on the older status must complete that decision, not decide (and announce) it again.
+    failure_records: dict[GroupKey, Any] = field(default_factory=dict)
     # The gang planner's latest word on each waiting gang (recomputed on every pass).
     waiting: dict[GroupKey, str] = field(default_factory=dict)
     # Where usage comes from, and what the recommender has learnt (checkpointed in status).

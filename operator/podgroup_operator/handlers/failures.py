@@ -9,15 +9,17 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from podgroup_operator.api.failure_policy import Action
+from podgroup_operator.api.failure_policy import Action, FailurePolicy
 from podgroup_operator.api.models import ActionUse, FailureRecord, PodGroupSpec, PodGroupStatus
 from podgroup_operator.core.conditions import Event
-from podgroup_operator.core.failures import Failure, detect_failures
+from podgroup_operator.core.failures import Failure, detect_failures, restarting_natively
+from podgroup_operator.core.native_restart import restart_all_nodes
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.policy import Decision, decide, watched_conditions
 from podgroup_operator.core.restart import (
     NotRestartable,
     handled_patch,
+    native_handled,
     restart_in_place,
     restart_patch,
     stop_patch,
@@ -28,6 +30,8 @@ from podgroup_operator.metrics import RESTARTS
 
 logger = logging.getLogger(__name__)
 HISTORY = 64  # actions kept in status for escalation and backoff
+# The status fields a failure decision writes.
+FAILURE_FIELDS = ("restarts", "restart_generation", "last_failure", "actions")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,19 @@ class FailureOutcome:
 
 def _node_lost(ctx: OperatorContext, pod: ObservedPod) -> bool:
     return pod.node_name is not None and not ctx.nodes.get(pod.node_name)
+
+
+def native_restart(ctx: OperatorContext, policy: FailurePolicy, template: dict) -> dict:
+    """How member_pod writes the kubelet's restart rules into a member of this template: not at
+    all when PGO_NATIVE_RESTART=off; RestartAllContainers only when every node the pod may land
+    on declares it (the scheduler keeps such pods off other nodes)."""
+    if ctx.config.native_restart == "off":
+        return {}
+    nodes = [n for store in ctx.nodes.values() for n in store]
+    return {
+        "native_policy": policy,
+        "restart_all": restart_all_nodes(nodes, template.get("spec") or {}),
+    }
 
 
 def group_failed(status: PodGroupStatus | None) -> bool:
@@ -56,7 +73,13 @@ async def converge_group_restart(
     restart interrupted by an operator crash is completed, and never done twice)."""
     generation = (status.restart_generation if status else None) or 0
     templates = {r.name: r.template for r in spec.roles}
-    behind = [p for p in pods if p.active and p.scheduled and p.restart_generation < generation]
+    # A member the kubelet is restarting through its native rule is restarted for the
+    # generation once that is over (a pod event brings the next reconcile).
+    behind = [
+        p
+        for p in pods
+        if p.active and p.scheduled and p.restart_generation < generation and not restarting_natively(p)
+    ]
     await asyncio.gather(
         *(_restart(ctx, group, p, templates.get(p.role, {}), generation, {}) for p in behind)
     )
@@ -116,6 +139,7 @@ async def handle_failures(
     status: PodGroupStatus | None,
     pods: list[ObservedPod],
 ) -> FailureOutcome:
+    status = _with_own_record(ctx, group, status)
     if group_failed(status):
         return FailureOutcome(status)
     watched = watched_conditions(spec.failure_policy)
@@ -144,11 +168,30 @@ async def handle_failures(
             return FailureOutcome(status, waiting=f"{decision.why}; backing off {wait:.0f}s", requeue=wait)
         record = _record(status, failure, decision, now)
         await ctx.writer.patch_status(group.namespace, group.name, _record_patch(record))
+        ctx.failure_records[(group.namespace, group.name)] = record
         RESTARTS.labels(decision.action, failure.reason).inc()
         kind = "Normal" if decision.action in (Action.IGNORE, Action.RESTART_CONTAINER) else "Warning"
         await ctx.writer.post_event(group, Event(kind, str(decision.action), decision.why), now)
     await _act(ctx, group, spec, record, pods, failure, decision.action)
     return FailureOutcome(record, requeue=0.5)
+
+
+def _with_own_record(
+    ctx: OperatorContext, group: GroupRef, status: PodGroupStatus | None
+) -> PodGroupStatus | None:
+    """The observed status, or the failure record this operator wrote after it: the watch may
+    not have delivered that write when the next reconcile runs."""
+    key = (group.namespace, group.name)
+    written: PodGroupStatus | None = ctx.failure_records.get(key)
+    if written is None or written.last_failure is None:
+        return status
+    seen = status.last_failure if status else None
+    if seen is not None and (seen.time or written.last_failure.time) >= written.last_failure.time:
+        del ctx.failure_records[key]  # the watch caught up (or moved past it)
+        return status
+    if status is None:
+        return written
+    return status.model_copy(update={field: getattr(written, field) for field in FAILURE_FIELDS})
 
 
 def _record_patch(record: PodGroupStatus) -> dict:
@@ -167,16 +210,22 @@ async def _act(
 ) -> None:
     ns = group.namespace
     failing = next(p for p in pods if p.uid == f.pod_uid)
-    handled = {f.key: f.count}
+    # A native restart restarts every container of the failing pod: all of them are accounted.
+    handled = native_handled(failing) if f.native else {f.key: f.count}
     templates = {r.name: r.template for r in spec.roles}
     if action in (Action.IGNORE, Action.RESTART_CONTAINER) and failing.phase != "Failed":
         await ctx.writer.patch_pod(ns, failing.name, failing.uid, handled_patch(failing, handled))
     elif action == Action.RESTART_POD_IN_PLACE and failing.phase != "Failed":
-        await _restart(ctx, group, failing, templates.get(failing.role, {}), None, handled)
+        if f.native:  # the kubelet restarts it: only the accounting is left
+            await ctx.writer.patch_pod(ns, failing.name, failing.uid, handled_patch(failing, handled))
+        else:
+            await _restart(ctx, group, failing, templates.get(failing.role, {}), None, handled)
     elif action == Action.RESTART_GROUP_IN_PLACE:
         # Every member restarts through the generation bump; a failing member that cannot
         # restart where it is (its node is lost, or it ended) is recreated instead.
         if f.in_place_possible and failing.phase != "Failed":
+            if f.native:  # its generation restart waits for the kubelet's to end: account now
+                await ctx.writer.patch_pod(ns, failing.name, failing.uid, handled_patch(failing, handled))
             refreshed = [p if p.uid != failing.uid else _with_handled(p, handled) for p in pods]
         else:
             await ctx.writer.delete_pod(ns, failing.name, failing.uid)

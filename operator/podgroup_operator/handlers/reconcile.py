@@ -15,7 +15,7 @@ from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.pods import member_pod
 from podgroup_operator.core.status import compute_status
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
-from podgroup_operator.handlers.failures import group_failed, handle_failures
+from podgroup_operator.handlers.failures import group_failed, handle_failures, native_restart
 from podgroup_operator.handlers.resize import ResizeOutcome, reconcile_resize
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import GANG_ROLLBACKS
@@ -103,6 +103,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
                     template=templates[m.role],
                     gates=(GANG_GATE,),
                     restart_generation=(previous.restart_generation or 0) if previous else 0,
+                    **native_restart(ctx, spec.failure_policy, templates[m.role]),
                 ),
             )
             for m in plan.create
