@@ -187,15 +187,19 @@ def test_container_entry_beats_star() -> None:
         (5.5, 1, True),  # 22 samples over 5 min 15 s
     ],
 )
-def test_too_few_samples_or_too_short_a_history_gives_nothing(
+def test_too_few_samples_or_too_short_a_history_gives_no_target_only_the_fast_path(
     minutes: float, pods: int, confident: bool
 ) -> None:
     u = RoleUsage(PARAMS)
     end = feed(u, lambda i: 0.5, lambda i: GI, minutes=minutes, pods=tuple(f"p-{i}" for i in range(pods)))
     rec = recommend(u, policy(), at(end))
-    assert (not rec.empty) is confident
+    t = rec.containers["main"]
+    assert bool(t.target) is confident
+    # The fast path's inputs exist from the first sample: the latest usage and usage + margin.
+    assert t.latest == {CPU: Decimal("0.5"), MEMORY: Decimal(GI)}
+    assert t.fast == {CPU: Decimal("0.575"), MEMORY: Decimal(1178 * MI)}
     if not confident:
-        assert rec.containers == {}
+        assert to_status("w", rec).containers == []
 
 
 def test_repeated_samples_are_counted_once() -> None:

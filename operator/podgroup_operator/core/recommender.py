@@ -207,7 +207,8 @@ class DecayingHistogram:
 
     def percentile(self, p: float) -> float:
         """The upper end of the bucket where the weight below reaches fraction p (0..1): an
-        over-estimate by at most one bucket (5% + the first bucket's size). 0.0 when empty."""
+        over-estimate by at most one bucket (5% + the first bucket's size); the start of the
+        last bucket when it is that one. 0.0 when empty."""
         if self.is_empty:
             return 0.0
         threshold = max(0.0, min(p, 1.0)) * self.total
@@ -220,7 +221,8 @@ class DecayingHistogram:
             partial += w
             if partial >= threshold and (p < 1.0 or partial >= self.total * (1 - 1e-12)):
                 break
-        return self.buckets.start(last + 1)
+        # The last bucket has no upper end: its start, as VPA (values from max_value up land there).
+        return self.buckets.start(last if last == self.buckets.last else last + 1)
 
     # -- checkpoints --
 
@@ -296,6 +298,11 @@ class RecommenderParams:
     min_samples: int = 20  # fewer samples: no recommendation (except memory after an OOM)
     min_history: timedelta = timedelta(minutes=5)  # shorter history: likewise
     peak_slices: int = 8  # the recent peak is kept in this many slices of one half-life
+    # The fast path reads each pod's latest sample; samples older than this are stale (a pod gone).
+    recent_horizon: timedelta = timedelta(minutes=2)
+    # Confidence, as VPA's (in days there, one sample a minute): history in half-lives, where
+    # samples count for at most one minute each. It widens the bounds, not the target.
+    confidence_sample_seconds: float = 60.0
 
     @classmethod
     def from_policy(cls, policy: ResizePolicy, **overrides: object) -> RecommenderParams:
@@ -317,13 +324,47 @@ class RecommenderParams:
 
 @dataclass(frozen=True)
 class UsageSample:
-    """One metrics.k8s.io reading of one container: `time` is the metrics timestamp."""
+    """One metrics.k8s.io reading of one container: `time` is the metrics timestamp (the end of
+    the window the CPU rate is measured over, `window_seconds`: the source's resolution)."""
 
     pod: str
     container: str
     time: datetime
     cpu_cores: float | None = None
     memory_bytes: float | None = None
+    window_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class LatestUsage:
+    """The latest reading of a container: the highest over the pods whose usage is pooled."""
+
+    time: datetime
+    cpu_cores: float | None = None
+    memory_bytes: float | None = None
+
+    def get(self, resource: str) -> float | None:
+        return self.cpu_cores if resource == CPU else self.memory_bytes
+
+
+def pod_level_samples(samples: Iterable[UsageSample]) -> list[UsageSample]:
+    """Pod-level usage (container POD_LEVEL): the sum over each pod's containers at each time,
+    for pods whose resources are set at pod level (spec.resources)."""
+    sums: dict[tuple[str, datetime], tuple[float | None, float | None]] = {}
+    windows: dict[tuple[str, datetime], float | None] = {}
+    for s in samples:
+        if s.container == POD_LEVEL:
+            continue
+        cpu, mem = sums.get((s.pod, s.time), (0.0, 0.0))
+        # A container without a reading leaves the pod's sum unknown, not too small.
+        sums[(s.pod, s.time)] = (
+            None if cpu is None or s.cpu_cores is None else cpu + s.cpu_cores,
+            None if mem is None or s.memory_bytes is None else mem + s.memory_bytes,
+        )
+        windows[(s.pod, s.time)] = s.window_seconds
+    return [
+        UsageSample(pod, POD_LEVEL, t, cpu, mem, windows[(pod, t)]) for (pod, t), (cpu, mem) in sums.items()
+    ]
 
 
 class ContainerUsage:
@@ -347,6 +388,7 @@ class ContainerUsage:
         self._seen: dict[str, float] = {}
         self._oom_seen: dict[str, float] = {}
         self._window: dict[str, tuple[int, float]] = {}
+        self._latest: dict[str, tuple[float, float | None, float | None]] = {}  # pod -> t, cpu, mem
 
     @property
     def _slice_seconds(self) -> float:
@@ -360,6 +402,7 @@ class ContainerUsage:
         if (cpu_cores is None and memory_bytes is None) or t <= self._seen.get(pod, self._floor):
             return False
         self._seen[pod] = t
+        self._latest[pod] = (t, cpu_cores, memory_bytes)
         if cpu_cores is not None:
             self.cpu.add_sample(max(cpu_cores, 0.0), 1.0, time)
         if memory_bytes is not None:
@@ -389,11 +432,14 @@ class ContainerUsage:
         for s in [s for s in self.peaks if s < oldest]:
             del self.peaks[s]
 
-    def record_oom(self, pod: str, time: datetime, memory_bytes: float) -> bool:
+    def record_oom(self, pod: str, time: datetime, memory_bytes: float | None) -> bool:
         """An OOM kill of the container in `pod` at `time` (the termination's finishedAt), with
-        the memory it had then (its memory limit, else the last working set). Counted once."""
+        the memory it had then: its memory limit, else (None) the pod's last working set, else the
+        recent peak. Counted once."""
         t = _seconds(time)
-        if t <= self._oom_seen.get(pod, self._oom_floor) or memory_bytes <= 0:
+        if memory_bytes is None:
+            memory_bytes = self.latest_memory(pod) or self.recent_peak(time)
+        if memory_bytes is None or t <= self._oom_seen.get(pod, self._oom_floor) or memory_bytes <= 0:
             return False
         self._oom_seen[pod] = t
         horizon = self.params.oom_horizon.total_seconds()
@@ -405,6 +451,36 @@ class ContainerUsage:
         # As VPA: the kill is also a memory sample of the bumped size, so it lives on in history.
         self.memory.add_sample(_oom_target(memory_bytes, self.params), 1.0, time)
         return True
+
+    def latest(self, now: datetime) -> LatestUsage | None:
+        """The latest sample of each pod (within recent_horizon), the highest over the pods: what
+        the fast path compares with the current requests. In memory only: after a restart it is
+        back with the next sample."""
+        horizon = _seconds(now) - self.params.recent_horizon.total_seconds()
+        for pod in [p for p, (t, _, _) in self._latest.items() if t < horizon]:
+            del self._latest[pod]
+        if not self._latest:
+            return None
+        cpus = [c for _, c, _ in self._latest.values() if c is not None]
+        mems = [m for _, _, m in self._latest.values() if m is not None]
+        return LatestUsage(
+            time=_time(max(t for t, _, _ in self._latest.values())),
+            cpu_cores=max(cpus) if cpus else None,
+            memory_bytes=max(mems) if mems else None,
+        )
+
+    def latest_memory(self, pod: str) -> float | None:
+        latest = self._latest.get(pod)
+        return latest[2] if latest is not None else None
+
+    def confidence(self) -> float:
+        """How much history there is, in half-lives (VPA: in days, its half-life), counting at
+        most one sample a minute: min(history span, samples x 1 min) / half-life."""
+        if self.first_sample is None or self.last_sample is None:
+            return 0.0
+        span = self.last_sample - self.first_sample
+        by_samples = self.samples * self.params.confidence_sample_seconds
+        return min(span, by_samples) / self.params.half_life.total_seconds()
 
     def recent_peak(self, now: datetime) -> float | None:
         """The highest working set seen within one half-life before `now`."""
@@ -441,11 +517,13 @@ class ContainerUsage:
 
     # -- checkpoints --
 
-    def to_checkpoint(self, container: str) -> ContainerUsageCheckpoint:
+    def to_checkpoint(
+        self, container: str, max_buckets: int = CHECKPOINT_MAX_BUCKETS
+    ) -> ContainerUsageCheckpoint:
         return ContainerUsageCheckpoint(
             container=container,
-            cpu=None if self.cpu.is_empty else self.cpu.to_checkpoint(),
-            memory=None if self.memory.is_empty else self.memory.to_checkpoint(),
+            cpu=None if self.cpu.is_empty else self.cpu.to_checkpoint(max_buckets),
+            memory=None if self.memory.is_empty else self.memory.to_checkpoint(max_buckets),
             samples=self.samples,
             first_sample_time=None if self.first_sample is None else _time(self.first_sample),
             last_sample_time=None if self.last_sample is None else _time(self.last_sample),
@@ -506,14 +584,16 @@ class RoleUsage:
     def add_all(self, samples: Iterable[UsageSample]) -> int:
         return sum(self.add(s) for s in samples)
 
-    def record_oom(self, pod: str, container: str, time: datetime, memory_bytes: float) -> bool:
+    def record_oom(self, pod: str, container: str, time: datetime, memory_bytes: float | None) -> bool:
         return self.container(container).record_oom(pod, time, memory_bytes)
 
-    def to_checkpoint(self, role: str, pod: str | None = None) -> UsageCheckpoint:
+    def to_checkpoint(
+        self, role: str, pod: str | None = None, max_buckets: int = CHECKPOINT_MAX_BUCKETS
+    ) -> UsageCheckpoint:
         return UsageCheckpoint(
             role=role,
             pod=pod,
-            containers=[u.to_checkpoint(name) for name, u in sorted(self.containers.items())],
+            containers=[u.to_checkpoint(name, max_buckets) for name, u in sorted(self.containers.items())],
         )
 
     @classmethod
@@ -579,14 +659,25 @@ def policy_problems(policy: ResizePolicy) -> list[str]:
 
 @dataclass(frozen=True)
 class ContainerTarget:
-    """Recommended requests of one container. A resource is missing when there is nothing to
-    recommend for it (not controlled, or not enough samples)."""
+    """Recommended requests of one container. A resource is missing from `target` when there is
+    nothing to recommend for it yet (not controlled, or not enough history).
+
+    `latest` and `fast` serve the fast path (core.resize_plan): the latest usage (the highest
+    over the pooled pods) and that usage plus the margin, clamped; they exist from the first
+    sample on, without waiting for the history the target needs."""
 
     target: Mapping[str, Decimal]
     lower_bound: Mapping[str, Decimal] = field(default_factory=dict)
     upper_bound: Mapping[str, Decimal] = field(default_factory=dict)
     oom: bool = False  # memory was raised for a recent OOM kill: applying it is urgent
     capped: frozenset[str] = frozenset()  # resources maxAllowed held below the usage
+    latest: Mapping[str, Decimal] = field(default_factory=dict)
+    fast: Mapping[str, Decimal] = field(default_factory=dict)
+    latest_time: datetime | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.target and not self.fast
 
 
 @dataclass(frozen=True)
@@ -598,7 +689,7 @@ class Recommendation:
 
     @property
     def empty(self) -> bool:
-        return not any(t.target for t in self.containers.values()) and not (self.pod and self.pod.target)
+        return all(t.empty for t in self.containers.values()) and (self.pod is None or self.pod.empty)
 
 
 def _round_up(resource: str, value: float) -> Decimal:
@@ -619,21 +710,36 @@ def _oom_target(memory_bytes: float, params: RecommenderParams) -> float:
     return max(memory_bytes * (1 + params.oom_bump), memory_bytes + params.oom_min_bump_bytes)
 
 
+def _confidence_multipliers(confidence: float) -> tuple[float, float]:
+    """VPA's bound multipliers: lower x (1 + 0.001/c)^-2, upper x (1 + 1/c). Young history gives
+    wide bounds; the target itself is not scaled (as in VPA)."""
+    if confidence <= 0:
+        return 0.0, math.inf
+    return (1 + 0.001 / confidence) ** -2, 1 + 1 / confidence
+
+
 def recommend_container(
     usage: ContainerUsage, bounds: ContainerBounds, params: RecommenderParams, now: datetime
 ) -> ContainerTarget:
     """Target requests: the target percentile of the usage plus the safety margin, clamped.
     Memory is also at least the recent peak plus the margin and, after an OOM kill, the memory at
-    the kill plus the bump. Lower bound: the median (plus margin); upper bound: the 95th
-    percentile or the target percentile if higher (plus margin)."""
+    the kill plus the bump. Lower bound: the median plus margin, upper bound: the 95th
+    percentile (or the target percentile if higher) plus margin, both scaled by confidence as
+    in VPA, and never on the wrong side of the target."""
     p = params.target_percentile
     margin = 1 + params.safety_margin
     confident = usage.confident()
+    lo_factor, hi_factor = _confidence_multipliers(usage.confidence())
     target: dict[str, Decimal] = {}
     lower: dict[str, Decimal] = {}
     upper: dict[str, Decimal] = {}
     capped: set[str] = set()
     oom = False
+
+    def clamped(resource: str, value: float) -> Decimal:
+        if math.isinf(value):
+            value = (CPU_BUCKETS if resource == CPU else MEMORY_BUCKETS).max_value
+        return _clamp(resource, _round_up(resource, value), bounds, params)
 
     def put(resource: str, want: float, lo: float, hi: float) -> None:
         t = _round_up(resource, want)
@@ -641,8 +747,8 @@ def recommend_container(
         if value < t:
             capped.add(resource)
         target[resource] = value
-        lower[resource] = min(_clamp(resource, _round_up(resource, lo), bounds, params), value)
-        upper[resource] = max(_clamp(resource, _round_up(resource, hi), bounds, params), value)
+        lower[resource] = min(clamped(resource, lo * lo_factor), value)
+        upper[resource] = max(clamped(resource, hi * hi_factor), value)
 
     if CPU in bounds.controlled and confident and not usage.cpu.is_empty:
         h = usage.cpu
@@ -670,7 +776,25 @@ def recommend_container(
             want = _oom_target(oom_bytes, params)
             put(MEMORY, want, want, want)
             oom = True
-    return ContainerTarget(target, lower, upper, oom=oom, capped=frozenset(capped))
+
+    latest, fast = {}, {}
+    now_usage = usage.latest(now)
+    if now_usage is not None:
+        for r in RESOURCES:
+            value = now_usage.get(r)
+            if r in bounds.controlled and value is not None:
+                latest[r] = _round_up(r, value)
+                fast[r] = _clamp(r, _round_up(r, value * margin), bounds, params)
+    return ContainerTarget(
+        target,
+        lower,
+        upper,
+        oom=oom,
+        capped=frozenset(capped),
+        latest=latest,
+        fast=fast,
+        latest_time=now_usage.time if now_usage is not None else None,
+    )
 
 
 def recommend(
@@ -698,7 +822,7 @@ def recommend(
         if u is None:
             continue
         rec = recommend_container(u, container_bounds(policy, name or "*"), params, now)
-        if not rec.target:
+        if rec.empty:
             continue
         if name == POD_LEVEL:
             pod = rec
@@ -765,6 +889,7 @@ def to_status(role: str, rec: Recommendation, pod: str | None = None) -> RoleRec
         containers=[
             ContainerRecommendation(container=name, **res(t).model_dump())
             for name, t in sorted(rec.containers.items())
+            if t.target  # the fast path alone is not a recommendation to show
         ],
-        pod_resources=res(rec.pod) if rec.pod is not None else None,
+        pod_resources=res(rec.pod) if rec.pod is not None and rec.pod.target else None,
     )

@@ -12,6 +12,12 @@ subresource, or the reason not to. The rules, in order:
   uniform sizing, every member gets the same target: for each container and resource, the
   smallest target among the members after their own node caps, so the role moves together and
   no member's node is overcommitted.
+* The fast path: a resource whose latest usage (any pooled member's) is above its request by
+  more than the safety margin, or CPU at its limit (throttled), is grown at once to that usage
+  plus the margin (or the target, if higher), without waiting for the history a target needs,
+  and without waiting for the cooldown when the sample is newer than the last resize. Shrinking
+  never takes it: it waits for the target, the minimum change and the cooldown (as VPA), and
+  never goes below the latest usage plus the margin.
 * A resource changes only when it moves by at least min_change of its current value; a pod is
   not resized again within the cooldown. Growing memory after an OOM kill skips both.
 * While a resize is in progress the pod is left alone. While one is pending (Deferred,
@@ -34,6 +40,7 @@ from podgroup_operator import API_GROUP
 from podgroup_operator.api.resize import ResizeMode, ResizePolicy, ResizeResult
 from podgroup_operator.core.quantity import parse_quantity
 from podgroup_operator.core.recommender import (
+    CPU,
     MEMORY,
     POD_LEVEL,
     RESOURCES,
@@ -203,6 +210,7 @@ class PlanSettings:
     cooldown: timedelta = timedelta(seconds=60)
     uniform: bool = True
     pod_level_resize_supported: bool = False
+    safety_margin: Decimal = Decimal("0.15")  # the fast path's threshold above the request
 
     @classmethod
     def from_policy(cls, policy: ResizePolicy, pod_level_resize_supported: bool = False) -> PlanSettings:
@@ -212,6 +220,7 @@ class PlanSettings:
             cooldown=timedelta(seconds=policy.cooldown_seconds),
             uniform=policy.uniform,
             pod_level_resize_supported=pod_level_resize_supported,
+            safety_margin=Decimal(policy.safety_margin_percent) / 100,
         )
 
 
@@ -267,10 +276,33 @@ def _current(pod: PodResizeState) -> dict[str, ContainerResources]:
     return out
 
 
-def _wanted(pod: PodResizeState, rec: Recommendation) -> Targets:
+# CPU usage this close to the CPU limit is throttled: the demand is at least the limit.
+THROTTLED_FRACTION = Decimal("0.95")
+
+
+def fast_growth(cur: ContainerResources, t: ContainerTarget, margin: Decimal) -> dict[str, Decimal]:
+    """The fast path for one container: the resources whose latest usage is above the request by
+    more than the margin (or CPU at its limit), with the size to grow them to at once: the
+    usage plus the margin, or the target if that is higher. Never a shrink."""
+    out = {}
+    for r, used in t.latest.items():
+        req, grown = cur.requests.get(r), t.fast.get(r)
+        if req is None or grown is None:
+            continue
+        limit = cur.limits.get(r)
+        over = used > req * (1 + margin)
+        throttled = r == CPU and limit is not None and used >= limit * THROTTLED_FRACTION
+        grown = max(grown, t.target.get(r, grown))
+        if (over or throttled) and grown > req:
+            out[r] = grown
+    return out
+
+
+def _wanted(pod: PodResizeState, rec: Recommendation, margin: Decimal) -> tuple[Targets, set[str]]:
     """The recommended requests this pod can take: resources it requests now, that can change
-    without a restart."""
+    without a restart; and the containers where the fast path grows something."""
     out: Targets = {}
+    fast: set[str] = set()
     recs: dict[str, ContainerTarget] = dict(rec.containers)
     if rec.pod is not None:
         recs[POD_LEVEL] = rec.pod
@@ -278,14 +310,16 @@ def _wanted(pod: PodResizeState, rec: Recommendation) -> Targets:
         t = recs.get(name)
         if t is None:
             continue
-        want = {
-            r: v
-            for r, v in t.target.items()
-            if r in cur.requests and r in RESOURCES and r not in cur.restart_on_resize
-        }
+        resizable = {r for r in RESOURCES if r in cur.requests and r not in cur.restart_on_resize}
+        # Never shrink below what is in use right now plus the margin (conservative shrinking).
+        want = {r: max(v, t.fast.get(r, v)) for r, v in t.target.items() if r in resizable}
+        grow = {r: v for r, v in fast_growth(cur, t, margin).items() if r in resizable}
+        want.update(grow)
+        if grow:
+            fast.add(name)
         if want:
             out[name] = want
-    return out
+    return out, fast
 
 
 def _node_cap(pod: PodResizeState, wanted: Targets) -> Targets:
@@ -362,7 +396,9 @@ def plan_role(
     if settings.mode == ResizeMode.OFF:
         return []
     eligible = [p for p in pods if p.running and p.node and p.qos_class != "BestEffort"]
-    wanted = {p.name: _wanted(p, _rec_for(recommendation, p.name)) for p in eligible}
+    wanted, fast = {}, {}
+    for p in eligible:
+        wanted[p.name], fast[p.name] = _wanted(p, _rec_for(recommendation, p.name), settings.safety_margin)
     capped = {p.name: _node_cap(p, wanted[p.name]) for p in eligible}
     if settings.uniform and eligible:
         common: Targets = {}
@@ -377,7 +413,17 @@ def plan_role(
         }
     out = []
     for pod in pods:
-        out.append(_decide(pod, _rec_for(recommendation, pod.name), wanted, capped, settings, now))
+        out.append(
+            _decide(
+                pod,
+                _rec_for(recommendation, pod.name),
+                wanted,
+                capped,
+                fast.get(pod.name, set()),
+                settings,
+                now,
+            )
+        )
     return out
 
 
@@ -386,6 +432,7 @@ def _decide(
     rec: Recommendation,
     wanted: Mapping[str, Targets],
     capped: Mapping[str, Targets],
+    fast: set[str],
     settings: PlanSettings,
     now: datetime,
 ) -> PodResize:
@@ -430,12 +477,45 @@ def _decide(
         )
     if pod.in_progress:
         return PodResize(pod.name, Decision.IN_PROGRESS, message="a resize is in progress")
-    if pod.last_resize is not None and now < pod.last_resize + settings.cooldown and not is_urgent:
+    grows_fast = _grows_fast(pod, rec, changes, pod_changes, fast)
+    if (
+        pod.last_resize is not None
+        and now < pod.last_resize + settings.cooldown
+        and not is_urgent
+        and not grows_fast
+    ):
         return PodResize(pod.name, Decision.COOLDOWN, message=f"resized at {pod.last_resize.isoformat()}")
     message = f"set {summary}"
     if is_urgent:
         message += " (memory after an OOM kill)"
+    elif grows_fast:
+        message += " (usage above the request)"
     return PodResize(pod.name, Decision.RESIZE, changes, pod_changes, capped_flag, message)
+
+
+def _grows_fast(
+    pod: PodResizeState,
+    rec: Recommendation,
+    changes: Mapping[str, ResourcePatch],
+    pod_changes: ResourcePatch | None,
+    fast: set[str],
+) -> bool:
+    """Whether the fast path grows something, from a sample taken after the last resize (an
+    older sample was measured under the old size, and already acted on)."""
+    current = _current(pod)
+    targets = dict(rec.containers)
+    if rec.pod is not None:
+        targets[POD_LEVEL] = rec.pod
+    all_changes = {**changes, **({POD_LEVEL: pod_changes} if pod_changes is not None else {})}
+    for name, patch in all_changes.items():
+        t = targets.get(name)
+        if name not in fast or t is None or t.latest_time is None:
+            continue
+        if pod.last_resize is not None and t.latest_time <= pod.last_resize:
+            continue
+        if any(v > current[name].requests.get(r, v) for r, v in patch.requests.items()):
+            return True
+    return False
 
 
 def _summary(changes: Mapping[str, ResourcePatch], pod_changes: ResourcePatch | None) -> str:
@@ -471,3 +551,29 @@ def resize_patch(resize: PodResize) -> dict[str, Any]:
     if resize.pod_resources is not None:
         spec["resources"] = _resources(resize.pod_resources)
     return {"spec": spec}
+
+
+# --- when to look again ------------------------------------------------------------------------
+
+
+def next_poll_delay(
+    now: datetime,
+    newest_sample: datetime | None,
+    resolution: float | None,
+    interval: float,
+    slack: float = 1.0,
+) -> float:
+    """Seconds until usage is worth reading again: just after the source's next sample is due (its
+    newest sample's time + its resolution, + slack for the scrape to land; every `slack` seconds
+    while it is late, up to half a resolution), never later than `interval`, never sooner than
+    `slack`. Polling on the scrape's beat, not on a fixed interval
+    out of phase with it, is what keeps a load change to the PATCH within about one resolution."""
+    if newest_sample is None or resolution is None or resolution <= 0:
+        return interval
+    due = newest_sample + timedelta(seconds=resolution + slack)
+    if due <= now < newest_sample + timedelta(seconds=1.5 * resolution):
+        return slack  # the next sample is late to show: look again soon, not a scrape later
+    if due <= now:  # a missed scrape, or a stopped source: the next slot on the same beat
+        missed = (now - due).total_seconds() // resolution + 1
+        due += timedelta(seconds=missed * resolution)
+    return max(slack, min(interval, (due - now).total_seconds()))

@@ -9,24 +9,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus, Role
 from podgroup_operator.api.resize import LastResize, ResizeMode, ResizeResult, ResizeStatus, UsageCheckpoint
 from podgroup_operator.core.conditions import Event
+from podgroup_operator.core.members import desired_members
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.quantity import parse_quantity
 from podgroup_operator.core.recommender import (
+    POD_LEVEL,
     Recommendation,
     RecommenderParams,
     RoleUsage,
+    UsageSample,
+    pod_level_samples,
     recommend,
     to_status,
 )
 from podgroup_operator.core.resize_plan import (
     PlanSettings,
     PodResize,
+    next_poll_delay,
     plan_role,
     pod_resize_state,
     resize_patch,
@@ -36,7 +41,31 @@ from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import RESIZES
 
 CHECKPOINT_EVERY = timedelta(seconds=60)
+# Members sized one by one (uniform: false) get one checkpoint each, with coarser histograms;
+# past this many per group the rest are not checkpointed (the status must stay well under 1 MiB).
+MAX_MEMBER_CHECKPOINTS = 256
+MEMBER_CHECKPOINT_BUCKETS = 12
+MAX_RECOMMENDATIONS = 1000  # the status schema's bound
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScrapeBeat:
+    """When the metrics source last sampled, and how often it does. metrics-server scrapes every
+    pod at once, so one beat serves every group: a new group (no sample of its own yet) is read
+    on the beat from its first reconcile, not a whole interval out of phase with it."""
+
+    newest: datetime | None = None
+    window: float | None = None
+
+    def update(self, samples: Sequence[UsageSample]) -> None:
+        newest = max((s.time for s in samples), default=None)
+        if newest is not None and (self.newest is None or newest > self.newest):
+            self.newest = newest
+            self.window = max((s.window_seconds or 0.0 for s in samples), default=0.0) or self.window
+
+
+BEAT = ScrapeBeat()
 
 
 @dataclass(frozen=True)
@@ -113,42 +142,70 @@ async def reconcile_resize(
     members = [p for p in pods if p.active]
     role_of = {p.name: p.role for p in members}
     samples = await ctx.usage.samples(group.namespace, group.name) if ctx.usage else []
-    logger.debug("PodGroup %s/%s: %d usage samples", group.namespace, group.name, len(samples))
     settings = PlanSettings.from_policy(policy, pod_level_resize_supported=ctx.config.pod_level_resize)
 
     recommendations, usage_checkpoints, decisions = [], [], []
     for role in spec.roles:
         role_members = [p for p in members if p.role == role.name]
         names = _container_names(role)
-        # Uniform roles learn from all members together; otherwise each member on its own.
-        owners: list[str | None] = [None] if policy.uniform else [p.name for p in role_members]
+        role_samples = [s for s in samples if role_of.get(s.pod) == role.name]
+        if (role.template.get("spec") or {}).get("resources"):  # pod-level resources: sized too
+            names.append(POD_LEVEL)
+            role_samples += pod_level_samples(role_samples)
+        # Uniform roles learn from all members together; otherwise each member on its own (a
+        # member being recreated keeps what was learnt about it: the name is the member's).
+        owners: list[str | None] = [None]
+        if not policy.uniform:
+            known = {k[3] for k in ctx.resize_usage if k[:3] == (group.namespace, group.name, role.name)}
+            known |= {pod for (r, pod) in checkpoints if r == role.name}
+            desired = [m.name for m in desired_members(group.name, spec) if m.role == role.name]
+            owners = [n for n in desired if n in known or n in {p.name for p in role_members}]
         recs: dict[str | None, Recommendation] = {}
         for owner in owners:
             usage = _usage(ctx, group, role.name, owner, checkpoints, params)
-            usage.add_all(s for s in samples if role_of.get(s.pod) == role.name and owner in (None, s.pod))
+            usage.add_all(s for s in role_samples if owner in (None, s.pod))
             for p in role_members:
                 if owner not in (None, p.name):
                     continue
                 for c in p.containers:
                     t = c.last_termination or c.termination
-                    limit = _memory_limit(p, c.name)
-                    if t and t.reason == "OOMKilled" and t.finished_at and limit:
-                        usage.record_oom(p.name, c.name, t.finished_at, limit)
+                    if t and t.reason == "OOMKilled" and t.finished_at:
+                        # Memory at the kill: the limit, else (None) the last working set seen.
+                        usage.record_oom(p.name, c.name, t.finished_at, _memory_limit(p, c.name))
             recs[owner] = recommend(usage, policy, now, containers=names, params=params)
             recommendations.append(to_status(role.name, recs[owner], pod=owner))
-            if policy.uniform:  # per-member checkpoints would outgrow the status of a large role
+            if owner is None:
                 usage_checkpoints.append(usage.to_checkpoint(role.name))
+            elif len(usage_checkpoints) < MAX_MEMBER_CHECKPOINTS:
+                usage_checkpoints.append(usage.to_checkpoint(role.name, owner, MEMBER_CHECKPOINT_BUCKETS))
         states = [pod_resize_state(p.body, _room(ctx, p)) for p in role_members if p.scheduled]
         recommendation = recs[None] if policy.uniform else {k: v for k, v in recs.items() if k is not None}
         decisions += plan_role(states, recommendation, settings, now)
 
+    _forget_departed(
+        ctx, group, {(m.role, None if policy.uniform else m.name) for m in desired_members(group.name, spec)}
+    )
     last, resizing, infeasible = await _apply(ctx, group, decisions, before)
     status = ResizeStatus(
-        recommendations=recommendations or None,
+        recommendations=recommendations[:MAX_RECOMMENDATIONS] or None,
         last_resize=last,
         usage=_checkpoint(ctx, group, usage_checkpoints, before),
     )
-    return ResizeOutcome(status, resizing, infeasible, requeue=ctx.config.resize_interval_seconds)
+    # Look again just after the next scrape is due, so a load change is seen within one scrape.
+    BEAT.update(samples)
+    requeue = next_poll_delay(now, BEAT.newest, BEAT.window, ctx.config.resize_interval_seconds)
+    logger.debug(
+        "PodGroup %s/%s: %d usage samples, the source's newest %s; again in %.1fs",
+        group.namespace, group.name, len(samples), BEAT.newest, requeue,
+    )  # fmt: skip
+    return ResizeOutcome(status, resizing, infeasible, requeue=requeue)
+
+
+def _forget_departed(ctx: OperatorContext, group: GroupRef, owners: set[tuple[str, str | None]]) -> None:
+    """Drop in-memory usage of members that are gone (or of the other sizing mode)."""
+    for key in [k for k in ctx.resize_usage if k[:2] == (group.namespace, group.name)]:
+        if (key[2], key[3]) not in owners:
+            del ctx.resize_usage[key]
 
 
 def _container_names(role: Role) -> list[str]:

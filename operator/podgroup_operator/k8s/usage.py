@@ -47,6 +47,7 @@ class MetricsServerSource:
             if not stamp:
                 continue
             time = datetime.fromisoformat(stamp)
+            window = _seconds(item.get("window"))
             for c in item.get("containers") or []:
                 usage = c.get("usage") or {}
                 out.append(
@@ -56,6 +57,29 @@ class MetricsServerSource:
                         time=time,
                         cpu_cores=float(parse_quantity(usage["cpu"])) if "cpu" in usage else None,
                         memory_bytes=float(parse_quantity(usage["memory"])) if "memory" in usage else None,
+                        window_seconds=window,
                     )
                 )
         return out
+
+
+def _seconds(duration: object) -> float | None:
+    """A metrics window as Go prints durations ("10s", "9.995s", "1m0s"); None if unreadable."""
+    if not isinstance(duration, str) or not duration:
+        return None
+    total, number = 0.0, ""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    i = 0
+    while i < len(duration):
+        ch = duration[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = "ms" if duration.startswith("ms", i) else ch
+        if unit not in units or not number:
+            return None
+        total += float(number) * units[unit]
+        number = ""
+        i += len(unit)
+    return total if not number and total > 0 else None
