@@ -5,8 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import kopf
+
+from podgroup_operator.config import LeaderElectionConfig
+from podgroup_operator.logs import LOG_FORMAT_ENV, LogFormat, configure_logging, default_log_format
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,22 +25,108 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--namespace", "-n", action="append", help="watch only these namespaces")
     run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--verbose", action="store_true")
+    run.add_argument(
+        "--log-format",
+        type=LogFormat,
+        choices=list(LogFormat),
+        default=default_log_format(),
+        help=f"text (default) or json, one object per line (env {LOG_FORMAT_ENV})",
+    )
+    elect = run.add_argument_group("leader election (one active replica; env PGO_LEADER_ELECT_*)")
+    elect.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=None)
+    elect.add_argument("--leader-elect-lease-name")
+    elect.add_argument("--leader-elect-lease-namespace", help="default: the pod's namespace")
+    elect.add_argument("--leader-elect-lease-duration", type=float, metavar="SECONDS")
+    elect.add_argument("--leader-elect-renew-deadline", type=float, metavar="SECONDS")
+    elect.add_argument("--leader-elect-retry-period", type=float, metavar="SECONDS")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # one line per handled event
+    configure_logging(args.log_format, args.verbose)
     import podgroup_operator.handlers  # noqa: F401  registers the handlers
+    from podgroup_operator.k8s.request_metrics import count_api_requests
+    from podgroup_operator.metrics import ACTIVE
+
+    count_api_requests()
+    serve_metrics()
 
     namespaces = args.namespace or []
-    asyncio.run(
-        kopf.operator(
+
+    async def operator() -> None:
+        ACTIVE.set(1)
+        await kopf.operator(
             standalone=True,
             clusterwide=not namespaces,
             namespaces=namespaces,
             liveness_endpoint=args.liveness,
         )
+
+    election = leader_election(parser, args)
+    if election is None:
+        asyncio.run(operator())
+    else:
+        asyncio.run(run_elected(election, operator, args.liveness))
+
+
+def serve_metrics() -> None:
+    """/metrics from process start, on every replica: a follower answers too (its counters stay
+    at zero), so a scrape target per pod is never down."""
+    from prometheus_client import start_http_server
+
+    from podgroup_operator.config import Config
+    from podgroup_operator.metrics import REGISTRY
+
+    port = Config.from_env().metrics_port
+    if port:
+        start_http_server(port, registry=REGISTRY)
+
+
+def leader_election(parser: argparse.ArgumentParser, args: argparse.Namespace) -> LeaderElectionConfig | None:
+    """Flags over PGO_LEADER_ELECT_* over the defaults; None when leader election is off."""
+    env = LeaderElectionConfig.from_env()
+    enabled = env.enabled if args.leader_elect is None else args.leader_elect
+    if not enabled:
+        return None
+    config = LeaderElectionConfig(
+        enabled=True,
+        lease_name=args.leader_elect_lease_name or env.lease_name,
+        lease_namespace=args.leader_elect_lease_namespace or env.lease_namespace,
+        lease_duration=args.leader_elect_lease_duration or env.lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline or env.renew_deadline,
+        retry_period=args.leader_elect_retry_period or env.retry_period,
     )
+    if not config.lease_namespace:
+        parser.error("--leader-elect needs --leader-elect-lease-namespace outside a pod")
+    return config
+
+
+async def run_elected(
+    config: LeaderElectionConfig,
+    operator: Callable[[], Coroutine[Any, Any, None]],
+    liveness: str | None,
+) -> None:
+    from podgroup_operator.k8s.client import api_client
+    from podgroup_operator.runtime.leader import LeaderElector, LeaseTimings, follower_health, run_as_leader
+
+    # Unique per process, as controller-runtime's: a restarted container is a new candidate.
+    identity = f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    api = await api_client()
+    elector = LeaderElector(
+        api,
+        name=config.lease_name,
+        namespace=config.lease_namespace,
+        identity=identity,
+        timings=LeaseTimings(config.lease_duration, config.renew_deadline, config.retry_period),
+    )
+
+    def lost(reason: str) -> None:
+        # Exit now, mid-write or not: the next leader redoes nothing (reconciles are idempotent
+        # and rebuilt from the cluster), and no second replica may act meanwhile.
+        logging.getLogger(__name__).critical("leader election lost: %s; exiting", reason)
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(1)
+
+    try:
+        await run_as_leader(elector, operator, on_lost=lost, while_following=follower_health(liveness))
+    finally:
+        await api.close()

@@ -6,6 +6,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry()
 
+ACTIVE = Gauge(
+    "podgroup_operator_active",
+    "1 on the replica that runs the operator (the leader, with leader election); 0 on a follower.",
+    registry=REGISTRY,
+)
 GANG_ADMISSION_WAIT = Histogram(
     "podgroup_gang_admission_wait_seconds",
     "Time from a gang starting to wait (creation or last rollback) to its release.",
@@ -47,5 +52,12 @@ RESIZES = Counter(
     "podgroup_resizes_total",
     "In-place resizes by result (Applied, Capped, Deferred, Infeasible, Error).",
     ["result"],
+    registry=REGISTRY,
+)
+API_REQUESTS = Counter(
+    "podgroup_api_requests_total",
+    "Requests of the operator's own API client (writes, reads; not Kopf's watches) by method and "
+    "HTTP status code; code 0 = no answer (connection refused, reset, timed out).",
+    ["method", "code"],
     registry=REGISTRY,
 )

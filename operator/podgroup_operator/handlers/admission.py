@@ -151,8 +151,29 @@ class GangAdmitter:
                 admitted_at=decided,
             )
 
-        results = await asyncio.gather(*(release(m, n) for m, n in verdict.placements.items()))
+        placements = list(verdict.placements.items())
+        results = await asyncio.gather(*(release(m, n) for m, n in placements), return_exceptions=True)
+        released = {m: n for (m, n), ok in zip(placements, results, strict=True) if ok is True}
         GANG_RELEASE_LATENCY.observe((self._ctx.clock() - decided).total_seconds())
         GANG_ADMISSION_WAIT.observe((decided - gang.waiting_since).total_seconds())
-        logger.info("released gang %s/%s: %d/%d members", *verdict.key, sum(results), len(results))
+        logger.info("released gang %s/%s: %d/%d members", *verdict.key, len(released), len(results))
         self._ctx.queue.add(verdict.key)
+        if len(released) < len(placements):
+            forget_failed_releases(self.in_flight, verdict.key, released)
+            self._wake_at(1.0)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if errors:
+                raise errors[0]
+
+
+def forget_failed_releases(
+    in_flight: dict[GroupKey, dict[str, str]], key: GroupKey, released: dict[str, str]
+) -> None:
+    """Keep reserving only the members whose release went through: the others (refused, or
+    throttled with a 429) are still gated, and the gang must be planned again once the index
+    shows the released ones, as after a restart. Reserving them forever left the gang half
+    released for good (tests/reliability, 429 bursts)."""
+    if released:
+        in_flight[key] = released
+    else:
+        in_flight.pop(key, None)

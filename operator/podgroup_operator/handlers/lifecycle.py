@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Any, cast
 
 import kopf
-from prometheus_client import start_http_server
 
 from podgroup_operator.config import Config
 from podgroup_operator.handlers.admission import GangAdmitter
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
 from podgroup_operator.handlers.reconcile import reconcile
 from podgroup_operator.k8s.adapter import ClusterWriter
-from podgroup_operator.k8s.client import api_client
+from podgroup_operator.k8s.client import EndlessBackoffs, api_client
 from podgroup_operator.k8s.usage import MetricsServerSource
-from podgroup_operator.metrics import REGISTRY
 from podgroup_operator.runtime.workqueue import WorkQueue
 
 
@@ -22,7 +20,11 @@ from podgroup_operator.runtime.workqueue import WorkQueue
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     config = Config.from_env()
     config.apply(settings)
-    memo.api = await api_client()
+    # Retry the API server for as long as it is away, rather than exit after the last backoff.
+    settings.networking.error_backoffs = EndlessBackoffs(
+        cast(list[float], settings.networking.error_backoffs)
+    )
+    memo.api = await api_client(request_timeout=config.request_timeout)
     queue = WorkQueue(lambda key: reconcile(ctx, cast(GroupKey, key)), workers=config.workers)
     ctx = OperatorContext(
         writer=ClusterWriter(
@@ -41,8 +43,6 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
     )
     memo.ctx = ctx
     memo.admitter = GangAdmitter(ctx, config)
-    if config.metrics_port:
-        start_http_server(config.metrics_port, registry=REGISTRY)
     queue.start()
     memo.admitter.start()
 
