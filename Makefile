@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CRD := crds/podgroup.dev_podgroups.yaml
 
-.PHONY: help venv crds verify lint unit binaries cluster-up cluster-down e2e test run helm image deploy undeploy kind-e2e
+.PHONY: help venv crds docs verify lint unit binaries cluster-up cluster-down e2e test run helm image deploy undeploy install-tests reliability kind-e2e
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -24,9 +24,13 @@ crds: venv ## Regenerate crds/ from the pydantic models (and the copies kustomiz
 	cp $(CRD) manifests/base/crds/
 	cp $(CRD) charts/podgroup-operator/crds/
 
-verify: venv ## Fail when crds/ drifts from the models; lint, types, import layering
+docs: venv ## Regenerate docs/api.md (from the pydantic models) and docs/metrics.md (from metrics.py)
+	$(PY) hack/gen_docs.py
+
+verify: venv ## Fail when crds/ or the generated docs drift from the code; lint, types, import layering
 	$(PY) -m podgroup_operator.api.crd --pod-openapi "$$(hack/pod-openapi.sh)" | diff -u $(CRD) - \
 	  || { echo "crds/ is stale: run 'make crds'"; exit 1; }
+	$(PY) hack/gen_docs.py --check
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
@@ -61,6 +65,12 @@ deploy: ## Build the image, load it into the real node, run the operator IN the 
 
 undeploy: ## Remove the in-cluster operator (the CRD and PodGroups stay)
 	hack/image/deploy.sh down
+
+install-tests: venv ## tests/install against the operator `make deploy` put in the local cluster
+	PGO_E2E_EXTERNAL_OPERATOR=1 $(PY) -m pytest -q tests/install
+
+reliability: venv ## The reliability suite, 20 trials a fault, on the running cluster (stops its etcd/API server!)
+	hack/reliability.sh
 
 kind-e2e: venv ## e2e against the operator deployed in kind (needs Docker + kind; cannot run on this machine)
 	hack/kind-e2e.sh

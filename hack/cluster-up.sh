@@ -78,7 +78,9 @@ start kube-scheduler "$(bin kube-scheduler "$KUBE_VERSION")" \
   --authorization-kubeconfig "$PKI_DIR/scheduler.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false $gates
 
-# kwok plays the kubelet of every node annotated kwok.x-k8s.io/node=fake.
+# kwok plays the kubelet of every node annotated kwok.x-k8s.io/node=fake. It renews node
+# leases: without them its status heartbeats alone miss the 40 s grace period on a busy
+# machine, and the node controller marks long-lived kwok pods NotReady for good.
 cat > "$CLUSTER_DIR/kwok.yaml" <<KWOK
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
@@ -87,7 +89,8 @@ KWOK
 start kwok "$(bin kwok "$KWOK_VERSION")" -c "$CLUSTER_DIR/kwok.yaml" \
   --kubeconfig "$PKI_DIR/kwok.kubeconfig" --manage-all-nodes=false \
   --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-  --cidr 10.250.0.1/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$KWOK_PORT"
+  --cidr 10.250.0.1/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$KWOK_PORT" \
+  --node-lease-duration-seconds 40
 
 "$HACK_DIR/fake-nodes.sh" "$KWOK_NODES" --cpu "$KWOK_NODE_CPU" --memory "$KWOK_NODE_MEMORY" --pods "$KWOK_NODE_PODS"
 

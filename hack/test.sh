@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: unit tests, e2e tests on a local cluster started here, then a check that
-# stopping the cluster left nothing behind.
+# `make test`: unit tests, e2e tests on a local cluster started here, the operator installed IN
+# that cluster as users install it (tests/install), the reliability suite at a few trials per
+# fault (tests/reliability), then a check that stopping the cluster left nothing behind.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
@@ -13,12 +14,28 @@ trap 'hack/cluster-down.sh' EXIT
 hack/cluster-up.sh
 log "cluster up after $((SECONDS - start))s"
 rc=0
-KUBECONFIG=$CLUSTER_DIR/kubeconfig .venv/bin/python -m pytest -q tests/e2e || rc=$?
+export KUBECONFIG=$CLUSTER_DIR/kubeconfig
+.venv/bin/python -m pytest -q tests/e2e || rc=$?
+((rc == 0)) || { log "e2e failed; the operator's log ends with:"; tail -n 60 "$LOG_DIR/operator-e2e.log" || true; }
+# The install stage, after every other e2e test (their operator processes are gone): the image
+# built (its debootstrap base cached after the first build), imported into real-0's containerd,
+# manifests/local applied, tests/install run. Cluster-wide, as users install it.
+if ((rc == 0)); then
+  PGO_DEPLOY_NAMESPACES="" hack/image/install-test.sh || rc=$?
+fi
+# The reliability suite, short: every fault at 3 trials (the API server outage, ~4 min a trial,
+# at 1); `hack/reliability.sh` alone runs 20 of each (docs/reliability.md). Last, because its
+# control-plane faults stop and start this cluster's etcd and kube-apiserver.
+if ((rc == 0)); then
+  PGO_RELIABILITY_TRIALS=3 PGO_RELIABILITY_RESULTS=$LOG_DIR/reliability.json \
+    hack/reliability.sh -k "not apiserver" || rc=$?
+  PGO_RELIABILITY_TRIALS=1 PGO_RELIABILITY_RESULTS=$LOG_DIR/reliability-apiserver.json \
+    hack/reliability.sh tests/reliability/test_control_plane.py -k apiserver || rc=$?
+fi
 pids=$(mktemp)
 cat "$PID_DIR"/*.pid > "$pids"
-# Keep the logs (cluster-down removes the cluster folder); show the operator's on failure.
+# Keep the logs (cluster-down removes the cluster folder).
 rm -rf "$REPO_DIR/.test-logs" && cp -r "$LOG_DIR" "$REPO_DIR/.test-logs"
-((rc == 0)) || { log "e2e failed; the operator's log ends with:"; tail -n 60 "$LOG_DIR/operator-e2e.log" || true; }
 trap - EXIT
 hack/cluster-down.sh
 PGO_TEARDOWN_PIDS=$pids .venv/bin/python -m pytest -q tests/teardown || rc=$?

@@ -23,7 +23,7 @@
 # /var/lib/dpkg/status like any Debian system. REFRESH_BASE=1 makes it again (new security
 # updates).
 #
-# Needs root (debootstrap, chroot), debootstrap (apt-get install debootstrap) and network access
+# Needs root (debootstrap, chroot), debootstrap (hack/node/install-deps.sh installs it) and network access
 # to a Debian mirror and to PyPI. Environment:
 #   PGO_CACHE        cache root (~/.cache/podgroup-operator)
 #   IMAGE_REF        image reference (registry.local/podgroup-operator:<version>)
@@ -53,7 +53,7 @@ log() { printf '[image] %s\n' "$*" >&2; }
 die() { printf '[image] ERROR: %s\n' "$*" >&2; exit 1; }
 
 ((EUID == 0)) || die "needs root (debootstrap and chroot)"
-command -v debootstrap >/dev/null || die "debootstrap is missing: apt-get install debootstrap"
+command -v debootstrap >/dev/null || "$repo/hack/node/install-deps.sh" || die "debootstrap is missing: apt-get install debootstrap"
 
 version=$("$host_python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' "$repo/pyproject.toml")
 IMAGE_REF=${IMAGE_REF:-registry.local/podgroup-operator:$version}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the real node (hack/node/up.sh) and its images
-# (hack/images/build.sh) need. Idempotent and quiet when everything is already there.
+# (hack/images/build.sh) need, and debootstrap for the operator's own image
+# (hack/image/build.sh). Idempotent and quiet when everything is already there.
 # Debian's containerd is never started as a system service here: up.sh runs its own
 # instance with a private config, and this script stops nothing and enables nothing.
 set -euo pipefail
@@ -15,6 +16,7 @@ wanted=(
   iproute2:/usr/sbin/ip
   openssl:/usr/bin/openssl
   curl:/usr/bin/curl
+  debootstrap:/usr/sbin/debootstrap  # the operator image's base (hack/image/build.sh)
 )
 
 missing=()

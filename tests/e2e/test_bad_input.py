@@ -1,4 +1,6 @@
-"""Bad input is refused by the API server itself (schema + CEL), with a message naming the field.
+"""Bad input is refused by the API server itself (schema + CEL), with a message naming the field;
+what passes the schema but fails later (a quota, a namespace going away) ends as conditions and
+events on the PodGroup, without a crash and without affecting other groups.
 
 Each row: what is wrong, a spec (or a whole-object change), and words the API server's message
 must contain. Checked with `kubectl apply --dry-run=server`, as a user would meet them."""
@@ -6,12 +8,15 @@ must contain. Checked with `kubectl apply --dry-run=server`, as a user would mee
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
+from kubernetes import client
 
-from tests.e2e.cluster import kubectl
-from tests.e2e.podgroups import podgroup, role
+from tests.e2e.cluster import eventually, kubectl
+from tests.e2e.conftest import OperatorProcess
+from tests.e2e.podgroups import PodGroups, podgroup, role
 
 
 def with_container(**fields: Any) -> dict[str, Any]:
@@ -181,3 +186,99 @@ def test_invalid_group_name_is_refused(crd_installed: None, name: str, words: li
     assert result.returncode != 0
     for word in words:
         assert word in result.stderr
+
+
+# Objects that pass the schema but fail later. A template the API server refuses is covered by
+# test_foundation.py::test_template_refused_by_api_server_becomes_condition_and_event.
+
+
+def _running(groups: PodGroups, name: str, count: int) -> bool:
+    pods = groups.pods(name)
+    return len(pods) == count and all(p.status.phase == "Running" for p in pods)
+
+
+def _same_process(operator: OperatorProcess | None, pid: int | None) -> None:
+    """No crash, so no crash loop: the very process the test started with is still serving."""
+    if operator is not None:
+        assert operator.alive() and operator.proc is not None and operator.proc.pid == pid
+
+
+def test_quota_exceeded_ends_as_condition_and_event_and_spares_other_groups(
+    api: client.ApiClient, namespace: str, operator: OperatorProcess | None
+) -> None:
+    pid = operator.proc.pid if operator and operator.proc else None
+    core = client.CoreV1Api(api)
+    quota = client.V1ResourceQuota(
+        metadata=client.V1ObjectMeta(name="small"),
+        spec=client.V1ResourceQuotaSpec(hard={"requests.cpu": "1"}),
+    )
+    core.create_namespaced_resource_quota(namespace, quota)
+    # The quota controller must have counted usage before admission enforces it.
+    eventually(
+        lambda: (core.read_namespaced_resource_quota("small", namespace).status.hard or {}).get(
+            "requests.cpu"
+        ),
+        what="the quota to be observed",
+    )
+    groups = PodGroups(api, namespace)
+    groups.create(podgroup("big", role("w", 3, cpu="500m")))  # 2 fit in the quota, the third cannot
+
+    cond = eventually(
+        lambda: (c := groups.condition("big", "PodsCreated")) and c["status"] == "False" and c,
+        what="PodsCreated=False",
+    )
+    assert cond["reason"] == "CreateFailed" and "exceeded quota" in cond["message"], cond
+    events = eventually(
+        lambda: [e for e in groups.events("big") if e.reason == "CreateFailed"], what="a CreateFailed event"
+    )
+    assert events[0].type == "Warning" and "exceeded quota" in events[0].message
+    assert len(groups.pods("big")) == 2
+
+    # Another group, served by the same operator process, is not affected.
+    other_ns = f"e2e-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=other_ns)))
+    try:
+        others = PodGroups(api, other_ns)
+        others.create(podgroup("healthy", role("w", 2)))
+        eventually(lambda: _running(others, "healthy", 2), what="the healthy group running")
+    finally:
+        core.delete_namespace(other_ns)
+    # Retried with backoff, announced once: not a hot loop of refusals and events.
+    assert len([e for e in groups.events("big") if e.reason == "CreateFailed"]) == 1
+    _same_process(operator, pid)
+
+    # Room in the quota: the refused member is created, and the condition clears.
+    core.patch_namespaced_resource_quota("small", namespace, {"spec": {"hard": {"requests.cpu": "2"}}})
+    eventually(
+        lambda: (c := groups.condition("big", "PodsCreated")) and c["status"] == "True",
+        timeout=120,
+        what="PodsCreated=True once the quota allows it",
+    )
+
+
+def test_namespace_being_deleted_under_a_group_ends_cleanly(
+    api: client.ApiClient, namespace: str, operator: OperatorProcess | None
+) -> None:
+    pid = operator.proc.pid if operator and operator.proc else None
+    core = client.CoreV1Api(api)
+    doomed = f"e2e-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=doomed)))
+    going = PodGroups(api, doomed)
+    going.create(podgroup("big", role("w", 30)))
+    # Deleted while the operator is still creating members: creates are refused ("being
+    # terminated") and the group itself goes with the namespace.
+    eventually(lambda: going.pods("big"), interval=0.05, what="a first member")
+    core.delete_namespace(doomed)
+
+    def gone() -> bool:
+        try:
+            core.read_namespace(doomed)
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    eventually(gone, timeout=120, what="the namespace gone: nothing of ours holds it")
+    groups = PodGroups(api, namespace)
+    groups.create(podgroup("healthy", role("w", 2)))
+    eventually(lambda: _running(groups, "healthy", 2), what="the healthy group running")
+    _same_process(operator, pid)

@@ -39,6 +39,18 @@ EXPECTED_RULES = {
     ("metrics.k8s.io", "pods"): {"get", "list"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
 }
+LEADER_ELECTION = "podgroup-operator-leader-election"
+# Leader election, in the operator's namespace only: create any Lease (create cannot be limited
+# by name), read and renew only its own.
+EXPECTED_LEASE_RULES = [
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    {
+        "apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"],
+        "resourceNames": ["podgroup-operator"],
+        "verbs": ["get", "update"],
+    },
+]
 
 
 def _pinned(name: str, version: str) -> str | None:
@@ -189,6 +201,8 @@ def test_base_renders_the_operator(base: dict[tuple[str, str], dict[str, Any]]) 
         ("ServiceAccount", "podgroup-operator"),
         ("ClusterRole", "podgroup-operator"),
         ("ClusterRoleBinding", "podgroup-operator"),
+        ("Role", LEADER_ELECTION),
+        ("RoleBinding", LEADER_ELECTION),
         ("Deployment", "podgroup-operator"),
         ("Service", "podgroup-operator-metrics"),
     }
@@ -221,15 +235,26 @@ def test_rbac_is_least_privilege(base: dict[tuple[str, str], dict[str, Any]]) ->
         {"kind": "ServiceAccount", "name": "podgroup-operator", "namespace": NAMESPACE}
     ]
     assert pod_spec(base)["serviceAccountName"] == "podgroup-operator"
+    assert base[("Role", LEADER_ELECTION)]["rules"] == EXPECTED_LEASE_RULES
+    lease_binding = base[("RoleBinding", LEADER_ELECTION)]
+    assert lease_binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": LEADER_ELECTION,
+    }
+    assert lease_binding["subjects"] == binding["subjects"]
 
 
-def test_deployment_is_single_hardened_and_probed_through_kopf(
+def test_deployment_is_replicated_with_leader_election_hardened_and_probed_through_kopf(
     base: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
     dep = deployment(base)
-    # No leader election yet: never two operators at once.
-    assert dep["spec"]["replicas"] == 1
-    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    # Two replicas, one active (the Lease holder); a rolling update overlaps them safely.
+    assert dep["spec"]["replicas"] == 2
+    assert dep["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     spec = pod_spec(base)
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["runAsUser"] == 65532
@@ -250,6 +275,9 @@ def test_deployment_is_single_hardened_and_probed_through_kopf(
         assert c[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
     env = {e["name"]: e for e in c["env"]}
     assert env["PGO_METRICS_PORT"]["value"] == str(ports["metrics"])
+    # The Lease the Role names, in the pod's own namespace.
+    assert {"--leader-elect", "--leader-elect-lease-name=podgroup-operator"} <= set(c["args"])
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     service = base[("Service", "podgroup-operator-metrics")]
     assert service["spec"]["ports"] == [
         {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
@@ -297,9 +325,10 @@ def test_chart_renders_the_same_objects_as_kustomize(
 ) -> None:
     assert without_namespace_object(chart) == without_namespace_object(base)
     assert rules(chart) == rules(base)
-    for kind, name in (("ClusterRoleBinding", "podgroup-operator"),):
+    for kind, name in (("ClusterRoleBinding", "podgroup-operator"), ("RoleBinding", LEADER_ELECTION)):
         assert chart[(kind, name)]["roleRef"] == base[(kind, name)]["roleRef"]
         assert chart[(kind, name)]["subjects"] == base[(kind, name)]["subjects"]
+    assert chart[("Role", LEADER_ELECTION)]["rules"] == base[("Role", LEADER_ELECTION)]["rules"]
     crd = ("CustomResourceDefinition", "podgroups.podgroup.dev")
     assert chart[crd]["spec"] == base[crd]["spec"]
     svc = ("Service", "podgroup-operator-metrics")

@@ -1,0 +1,190 @@
+"""Upgrade: PodGroups made by the previous release keep working when this one takes over.
+
+The previous release is the git tag v0.1.0 (PGO_PREVIOUS_RELEASE), unpacked with `git archive`
+into a virtualenv cached under ~/.cache/podgroup-operator/releases/. It runs scoped to the
+test's namespace and admits gangs on kwok nodes; then it stops and the working tree's operator
+starts. Judged from the cluster: every group converges with the same pods (no recreation, no
+second release), its status carried over (admission time, condition transition times), no
+admission announced twice; an old group still deletes cleanly and a new one still runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from tests.e2e.cluster import REPO, kubeconfig
+from tests.e2e.conftest import OperatorProcess
+from tests.e2e.nodes import NodePool
+from tests.e2e.podgroups import PodGroups, podgroup, role
+from tests.reliability.harness import cluster_dir
+from tests.reliability.invariants import Expected, converge, deleted_cleanly
+
+PREVIOUS = os.environ.get("PGO_PREVIOUS_RELEASE", "v0.1.0")
+CACHE = Path(os.environ.get("PGO_CACHE") or Path.home() / ".cache/podgroup-operator")
+MEMBERS = 3
+
+
+def _dependencies(pyproject: str) -> list[str]:
+    return sorted(tomllib.loads(pyproject)["project"]["dependencies"])
+
+
+def previous_release() -> Path:
+    """The python of a virtualenv running the previous release's code (built once, cached)."""
+    home = CACHE / "releases" / PREVIOUS
+    python = home / "venv/bin/python"
+    if python.exists():
+        return python
+    tag = subprocess.run(["git", "-C", str(REPO), "rev-parse", "-q", "--verify", f"{PREVIOUS}^{{commit}}"])
+    if tag.returncode != 0:
+        pytest.skip(f"no git tag {PREVIOUS} in {REPO} (a shallow clone without tags?)")
+    shutil.rmtree(home, ignore_errors=True)
+    source = home / "src"
+    source.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", PREVIOUS], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(home / "venv")], check=True)
+    old = _dependencies((source / "pyproject.toml").read_text())
+    new = _dependencies((REPO / "pyproject.toml").read_text())
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if old == new:
+        # The same pinned dependencies: reuse this environment's, offline; the release's own
+        # code comes first on the path.
+        Path(purelib, "a-previous-release.pth").write_text(f"{source / 'operator'}\n")
+        Path(purelib, "z-dependencies.pth").write_text(f"{sysconfig.get_paths()['purelib']}\n")
+    else:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", str(source)], check=True, timeout=600)
+    return python
+
+
+class ReleaseOperator(OperatorProcess):
+    """One release's operator, scoped to the test's namespace."""
+
+    def __init__(self, python: str, namespace: str, label: str) -> None:
+        super().__init__()
+        self.python, self.namespace = python, namespace
+        self.log_path = cluster_dir() / f"logs/operator-upgrade-{label}.log"
+        self.instance = f"upgrade-{label}"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [self.python, "-m", "podgroup_operator", "run", "--namespace", self.namespace],
+                env={
+                    **os.environ,
+                    **self.env,
+                    "KUBECONFIG": kubeconfig(),
+                    "PGO_METRICS_PORT": "0",
+                    "POD_NAME": self.instance,  # its events' reportingInstance
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=str(cluster_dir()),  # not the repository: nothing of the working tree on the path
+            )
+
+
+@pytest.fixture
+def upgrade_namespace(api: client.ApiClient, crd_installed: None) -> Iterator[str]:
+    core = client.CoreV1Api(api)
+    name = f"upg-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name)
+
+
+@pytest.fixture
+def upgrade_pool(api: client.ApiClient) -> Iterator[NodePool]:
+    pool = NodePool(api, f"upg-{uuid.uuid4().hex[:6]}")
+    yield pool
+    pool.delete()
+
+
+def gang(name: str, pool: NodePool) -> dict[str, Any]:
+    r = role("w", MEMBERS, cpu="20m", memory="16Mi")
+    r["template"]["spec"]["nodeSelector"] = pool.selector
+    return podgroup(name, r)
+
+
+def carried(status: dict[str, Any]) -> dict[str, Any]:
+    """What must survive the upgrade unchanged: the admission record and transition times."""
+    return {
+        "admittedTime": (status.get("gang") or {}).get("admittedTime"),
+        "conditions": {
+            c["type"]: (c["status"], c["lastTransitionTime"]) for c in status.get("conditions") or []
+        },
+    }
+
+
+def test_groups_of_the_previous_release_keep_working_after_the_upgrade(
+    api: client.ApiClient, upgrade_namespace: str, upgrade_pool: NodePool
+) -> None:
+    python = previous_release()
+    where = subprocess.run(
+        [str(python), "-c", "import podgroup_operator; print(podgroup_operator.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(cluster_dir()),
+    ).stdout
+    assert str(CACHE / "releases" / PREVIOUS) in where, f"the previous release imports {where}"
+    upgrade_pool.add(1, cpu="8")
+    groups = PodGroups(api, upgrade_namespace)
+    names = [f"old-{i}" for i in range(3)]
+    wanted = [Expected(n, [f"{n}-w-{k}" for k in range(MEMBERS)]) for n in names]
+
+    old = ReleaseOperator(str(python), upgrade_namespace, PREVIOUS)
+    old.start()
+    try:
+        for name in names:
+            groups.create(gang(name, upgrade_pool))
+        _, violations = converge(groups, wanted, 120)
+        assert violations == [], f"{PREVIOUS} did not converge: {violations} (log: {old.log_path})"
+        # Admitted by the previous release itself, not by another operator sharing the cluster.
+        for name in names:
+            reporters = {e.reporting_instance for e in groups.events(name) if e.reason == "Admitted"}
+            assert reporters == {old.instance}, f"{name} admitted by {reporters}: another operator acts here"
+    finally:
+        old.stop()
+    assert old.proc is not None and old.proc.returncode == 0, f"{PREVIOUS} did not stop cleanly"
+    before = {n: carried(groups.get(n)["status"]) for n in names}
+    for want in wanted:
+        want.kept = {p.metadata.name: p for p in groups.pods(want.name)}
+
+    new = ReleaseOperator(sys.executable, upgrade_namespace, "current")
+    new.start()
+    try:
+        took_over, violations = converge(groups, wanted, 120)
+        assert violations == [], f"after the upgrade: {violations} (log: {new.log_path})"
+        for name in names:
+            assert carried(groups.get(name)["status"]) == before[name], f"{name}: status not carried over"
+            admitted = [e for e in groups.events(name) if e.reason == "Admitted"]
+            assert len(admitted) == 1, f"{name}: admission announced {len(admitted)} times"
+        # Still managed: an old group deletes cleanly, a new one runs.
+        assert deleted_cleanly(groups, [names[0]]) == []
+        groups.create(gang("new-0", upgrade_pool))
+        fresh = Expected("new-0", [f"new-0-w-{k}" for k in range(MEMBERS)])
+        new_group, violations = converge(groups, [*wanted[1:], fresh], 120)
+        assert violations == []
+        assert new.alive(), f"the new operator exited (log: {new.log_path})"
+        print(
+            f"\nupgrade {PREVIOUS} -> working tree: {len(names)} groups converged {took_over:.1f}s after "
+            f"the new operator started, nothing recreated; a new group converged in {new_group:.1f}s"
+        )
+    finally:
+        new.stop()
