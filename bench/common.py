@@ -39,13 +39,22 @@ def parallel(fn: Callable[[Any], Any], items: list[Any], workers: int = 16) -> l
 class MeasuredOperator:
     """The operator as a child process, with its CPU time and peak RSS read from /proc."""
 
-    def __init__(self, metrics_port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        metrics_port: int,
+        env: dict[str, str] | None = None,
+        namespace: str | None = None,
+        log_name: str = "operator-bench",
+        base_env: dict[str, str] | None = None,
+    ) -> None:
+        """namespace: watch only it (the cluster may be shared); base_env: instead of os.environ."""
         self.metrics_port = metrics_port
-        self.log = open(REPO / ".cluster/logs/operator-bench.log", "ab")  # noqa: SIM115
+        self.log = open(REPO / f".cluster/logs/{log_name}.log", "ab")  # noqa: SIM115
+        scope = ["--namespace", namespace] if namespace else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "podgroup_operator", "run"],
+            [sys.executable, "-m", "podgroup_operator", "run", *scope],
             env={
-                **os.environ,
+                **(os.environ if base_env is None else base_env),
                 "PGO_METRICS_PORT": str(metrics_port),
                 **(env or {}),
                 "KUBECONFIG": os.environ.get("KUBECONFIG") or str(REPO / ".cluster/kubeconfig"),

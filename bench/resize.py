@@ -27,7 +27,6 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -48,24 +47,6 @@ ON_REAL_NODE: dict[str, Any] = {
     "tolerations": [{"key": "podgroup.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}],
     "terminationGracePeriodSeconds": 1,
 }
-
-
-class ScopedOperator(MeasuredOperator):
-    """The measured operator, watching only the bench's namespace (others share the cluster)."""
-
-    def __init__(self, metrics_port: int, namespace: str) -> None:
-        self.metrics_port = metrics_port
-        self.log = open(REPO / ".cluster/logs/operator-bench-resize.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "podgroup_operator", "run", "--namespace", namespace],
-            env={
-                **{k: v for k, v in os.environ.items() if not k.startswith("PGO_RESIZE_")},
-                "PGO_METRICS_PORT": str(metrics_port),
-                "KUBECONFIG": os.environ.get("KUBECONFIG") or str(REPO / ".cluster/kubeconfig"),
-            },
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def container(cpu: str) -> dict[str, Any]:
@@ -234,7 +215,13 @@ def main() -> None:
     ns = f"bench-resize-{uuid.uuid4().hex[:6]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     wait_until(lambda: bool(core.list_namespaced_service_account(ns).items), 60, what="service account")
-    op = ScopedOperator(metrics_port=18082, namespace=ns)
+    op = MeasuredOperator(
+        18082,
+        namespace=ns,
+        log_name="operator-bench-resize",
+        # The bench measures the defaults, not the e2e suite's faster resize settings.
+        base_env={k: v for k, v in os.environ.items() if not k.startswith("PGO_RESIZE_")},
+    )
     runs = []
     try:
         for i in range(args.runs):

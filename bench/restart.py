@@ -20,10 +20,8 @@ bench's own namespace, so other operators on the cluster are left alone.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,7 +30,7 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from bench.common import REPO, api, kubectl_path, wait_until
+from bench.common import REPO, MeasuredOperator, api, kubectl_path, wait_until
 
 GROUP, VERSION, PLURAL = "podgroup.dev", "v1alpha1", "podgroups"
 # Exits 134 on USR1 (the injected failure), 0 on TERM; otherwise waits.
@@ -218,29 +216,6 @@ def one_round(
     return elapsed, new_bindings, marks
 
 
-class BenchOperator:
-    """The operator as a user runs it, watching only the bench's namespace."""
-
-    def __init__(self, ns: str, env: dict[str, str]) -> None:
-        self.log = open(REPO / ".cluster/logs/operator-bench.log", "ab")  # noqa: SIM115
-        kubeconfig = os.environ.get("KUBECONFIG") or str(REPO / ".cluster/kubeconfig")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "podgroup_operator", "run", "--namespace", ns],
-            env={**os.environ, "PGO_METRICS_PORT": "18081", **env, "KUBECONFIG": kubeconfig},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-
 MARKS = ("exit seen", "acted", "stopped", "bound", "ready")
 
 
@@ -265,7 +240,7 @@ def main() -> None:
     env = {"PGO_NATIVE_RESTART": args.native}
     if args.batch is not None:
         env["PGO_POD_EVENT_BATCH_SECONDS"] = str(args.batch)
-    op = BenchOperator(ns, env)
+    op = MeasuredOperator(18081, env, namespace=ns)
     pw = PodWatch(core, ns)
     results: dict[str, list[float]] = {a: [] for a, _ in pairs}
     bindings: dict[str, int] = {a: 0 for a, _ in pairs}

@@ -40,7 +40,7 @@ class EndlessBackoffs:
     """Kopf's error backoffs (settings.networking.error_backoffs) that never run out: the steps,
     then the last step forever. Kopf escalates a request once a finite list is used up; for its
     resource observer that ends the whole operator, so an API server down for longer than the
-    list's sum (128 s) made the operator exit (tests/reliability). Not Sized on purpose: Kopf
+    list's sum (128 s then) made the operator exit (tests/reliability). Not Sized on purpose: Kopf
     counts attempts only for sized backoffs."""
 
     def __init__(self, steps: Iterable[float]) -> None:
