@@ -93,8 +93,8 @@ class Config:
         settings.watching.client_timeout = self.watch_client_timeout
         settings.watching.connect_timeout = 10
         settings.networking.request_timeout = self.request_timeout
-        # Capped at 15 s and repeated forever (handlers/lifecycle.py): after an API server
-        # outage the watches are back within 15 s (the last step used to be 60 s: 42-78 s).
+        # Capped at 15 s and repeated forever (handlers/lifecycle.py): while the API server is
+        # away the operator retries it at least every 15 s, and never gives up.
         settings.networking.error_backoffs = [1, 2, 4, 8, 15]
         # Own prefixes, so nothing collides with another Kopf operator on the same objects.
         settings.persistence.finalizer = f"{API_GROUP}/finalizer"
