@@ -72,7 +72,9 @@ def active_pod(operator_pods: list[client.V1Pod]) -> client.V1Pod:
             return None
         return [p for p, value in zip(operator_pods, values, strict=True) if value == 1] or None
 
-    leaders = eventually(all_serving_one_active, timeout=90, what="every replica serving /metrics, one active")
+    leaders = eventually(
+        all_serving_one_active, timeout=90, what="every replica serving /metrics, one active"
+    )
     assert len(leaders) == 1, [p.metadata.name for p in leaders]
     return leaders[0]
 
