@@ -16,6 +16,7 @@ import kopf
 
 from podgroup_operator.config import LeaderElectionConfig
 from podgroup_operator.logs import LOG_FORMAT_ENV, LogFormat, configure_logging, default_log_format
+from podgroup_operator.runtime.readiness import Readiness
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,37 +48,45 @@ def main(argv: list[str] | None = None) -> None:
     from podgroup_operator.metrics import ACTIVE
 
     count_api_requests()
-    serve_metrics()
+    readiness = Readiness()
+    serve_metrics(readiness)
 
     namespaces = args.namespace or []
 
     async def operator() -> None:
+        from kopf._cogs.structs.references import Insights
+
         ACTIVE.set(1)
+        # Kopf's view of what it serves, passed in so that runtime/watches.py can check and
+        # repair it (handlers/lifecycle.py starts the guard).
+        insights = Insights()
         await kopf.operator(
             standalone=True,
             clusterwide=not namespaces,
             namespaces=namespaces,
             liveness_endpoint=args.liveness,
+            insights=insights,
+            memo=kopf.Memo(readiness=readiness, insights=insights),
         )
 
     election = leader_election(parser, args)
     if election is None:
         asyncio.run(operator())
     else:
+        readiness.set_follower()
         asyncio.run(run_elected(election, operator, args.liveness))
 
 
-def serve_metrics() -> None:
-    """/metrics from process start, on every replica: a follower answers too (its counters stay
-    at zero), so a scrape target per pod is never down."""
-    from prometheus_client import start_http_server
-
+def serve_metrics(readiness: Readiness) -> None:
+    """/metrics and /readyz from process start, on every replica: a follower answers too (its
+    counters stay at zero), so a scrape target per pod is never down."""
     from podgroup_operator.config import Config
     from podgroup_operator.metrics import REGISTRY
+    from podgroup_operator.runtime.readiness import serve
 
     port = Config.from_env().metrics_port
     if port:
-        start_http_server(port, registry=REGISTRY)
+        serve(port, REGISTRY, readiness)
 
 
 def leader_election(parser: argparse.ArgumentParser, args: argparse.Namespace) -> LeaderElectionConfig | None:

@@ -47,6 +47,9 @@ class Config:
     max_pod_writes: int = 32
     max_report_writes: int = 8
     metrics_port: int = 8080
+    # Not ready (a needed watch missing: API server away, CRD not served) for this long, the
+    # operator exits non-zero so that its Deployment restarts it; 0 never exits.
+    blind_exit_seconds: float = 300.0
     # A pod event schedules its group's reconcile this much later, so the members of a gang
     # moving through their phases together cost one status write, not one each.
     pod_event_batch_seconds: float = 0.5
@@ -78,6 +81,7 @@ class Config:
             max_pod_writes=_env_int("PGO_MAX_POD_WRITES", cls.max_pod_writes),
             max_report_writes=_env_int("PGO_MAX_REPORT_WRITES", cls.max_report_writes),
             metrics_port=_env_int("PGO_METRICS_PORT", cls.metrics_port),
+            blind_exit_seconds=_env_float("PGO_BLIND_EXIT_SECONDS", cls.blind_exit_seconds),
             pod_event_batch_seconds=_env_float("PGO_POD_EVENT_BATCH_SECONDS", cls.pod_event_batch_seconds),
             resize_interval_seconds=_env_float("PGO_RESIZE_INTERVAL_SECONDS", cls.resize_interval_seconds),
             resize_min_samples=_env_int("PGO_RESIZE_MIN_SAMPLES", cls.resize_min_samples),

@@ -11,6 +11,18 @@ ACTIVE = Gauge(
     "1 on the replica that runs the operator (the leader, with leader election); 0 on a follower.",
     registry=REGISTRY,
 )
+READY = Gauge(
+    "podgroup_operator_ready",
+    "1 while /readyz says ready: on the leader, every watch it needs is established; a follower is 1.",
+    registry=REGISTRY,
+)
+WATCH_READY = Gauge(
+    "podgroup_operator_watch_ready",
+    "1 while the leader watches this resource (resolved through discovery, its watch running, "
+    "the API server answering); 0 names what /readyz reports missing.",
+    ["resource"],
+    registry=REGISTRY,
+)
 GANG_ADMISSION_WAIT = Histogram(
     "podgroup_gang_admission_wait_seconds",
     "Time from a gang starting to wait (creation or last rollback) to its release.",

@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """hack/versions.env as a dict."""
     lines = (REPO / "hack/versions.env").read_text().splitlines()
     return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
@@ -25,7 +26,7 @@ def kubeconfig() -> str:
 
 def kubectl_path() -> str:
     cache = Path(os.environ.get("PGO_CACHE") or Path.home() / ".cache/podgroup-operator")
-    pinned = cache / "bin" / f"kubectl-{_versions()['KUBE_VERSION']}"
+    pinned = cache / "bin" / f"kubectl-{versions()['KUBE_VERSION']}"
     return str(pinned) if pinned.exists() else "kubectl"
 
 

@@ -6,13 +6,17 @@ The cluster itself is started by `make test` (hack/test.sh) or by the developer
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from kubernetes import client, config
@@ -53,8 +57,15 @@ def crd_installed(api: client.ApiClient) -> None:
     eventually(established, timeout=60, what="the CRD to be Established")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class OperatorProcess:
-    """The operator as its own process, as users run it; tests may kill and restart it."""
+    """The operator as its own process, as users run it; tests may kill and restart it. Each
+    start gets a free port for /metrics and /readyz, so several can share a machine."""
 
     env: ClassVar[dict[str, str]] = {
         # Short backoffs keep rollback tests quick; the defaults are for production.
@@ -65,20 +76,62 @@ class OperatorProcess:
         "PGO_RESIZE_MIN_SAMPLES": "2",
         "PGO_RESIZE_MIN_HISTORY_SECONDS": "10",
     }
+    # How long a start may take to become ready: generous, the machine may be busy.
+    READY_SECONDS = 180.0
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = REPO / ".cluster/logs/operator-e2e.log"
+        self.python = sys.executable
+        self.metrics_port = 0
+
+    def args(self) -> list[str]:
+        return []
+
+    def process_env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.env,
+            "KUBECONFIG": kubeconfig(),
+            "PGO_METRICS_PORT": str(self.metrics_port),
+        }
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.metrics_port = free_port()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "podgroup_operator", "run"],
-                env={**os.environ, **self.env, "KUBECONFIG": kubeconfig()},
+                [self.python, "-m", "podgroup_operator", "run", *self.args()],
+                env=self.process_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                cwd=str(self.cwd()),
             )
+
+    def cwd(self) -> Path:
+        return REPO
+
+    def readyz(self) -> tuple[int, dict[str, Any]] | None:
+        """/readyz's status code and body, or None while nothing answers."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+        except (OSError, ValueError):
+            return None
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Until /readyz says every watch is established (a dead process fails at once)."""
+
+        def ready() -> tuple[int, dict[str, Any]] | None:
+            assert self.alive(), (
+                f"the operator exited ({self.proc and self.proc.returncode}); log: {self.log_path}"
+            )
+            answer = self.readyz()
+            return answer if answer and answer[0] == 200 else None
+
+        eventually(ready, timeout=timeout or self.READY_SECONDS, what=f"the operator ready ({self.log_path})")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -107,6 +160,7 @@ def operator(crd_installed: None) -> Iterator[OperatorProcess | None]:
         return
     op = OperatorProcess()
     op.start()
+    op.wait_ready()
     yield op
     op.stop()
 

@@ -3,6 +3,9 @@ process, not only on the spec), and serving the project's metrics."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
@@ -10,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from podgroup_operator.metrics import REGISTRY
 from tests.e2e.cluster import kubectl
 from tests.install.conftest import NAMESPACE
-from tests.install.metrics_scrape import from_pod_ip, through_service
+from tests.install.metrics_scrape import from_pod_ip, samples, through_service
 
 NONROOT = 65532
 
@@ -72,3 +75,19 @@ def test_metrics_are_served_through_the_service_and_on_the_pod_ip(active_pod: cl
         served = {family.name for family in text_string_to_metric_families(text)}
         missing = defined - served
         assert not missing, f"metrics the operator defines but does not serve: {sorted(missing)}"
+
+
+def test_every_replica_is_ready_and_the_leader_says_it_watches_everything(
+    operator_pods: list[client.V1Pod], active_pod: client.V1Pod
+) -> None:
+    """/readyz, as the kubelet's readiness probe reads it: the leader with every watch
+    established, the followers standing by; and the pods' Ready condition agrees."""
+    for pod in operator_pods:
+        with urllib.request.urlopen(f"http://{pod.status.pod_ip}:8080/readyz", timeout=10) as response:
+            body = json.loads(response.read())
+        role = "leader" if pod.metadata.name == active_pod.metadata.name else "follower"
+        assert body == {"ready": True, "role": role}, pod.metadata.name
+        assert any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []), (
+            pod.metadata.name
+        )
+    assert samples(from_pod_ip(active_pod.status.pod_ip))[("podgroup_operator_ready", ())] == 1

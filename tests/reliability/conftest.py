@@ -37,6 +37,7 @@ def namespace(api: client.ApiClient, crd_installed: None) -> Iterator[str]:  # n
 def operator(namespace: str) -> Iterator[ScopedOperator]:
     op = ScopedOperator([namespace])
     op.start()
+    op.wait_ready()
     yield op
     op.stop()
 

@@ -4,9 +4,6 @@ other operators; and its liveness record (a crash is an exit the test did not ca
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from typing import ClassVar
 
 from tests.e2e.cluster import kubeconfig
 from tests.e2e.conftest import OperatorProcess
@@ -14,11 +11,6 @@ from tests.reliability.harness import cluster_dir
 
 
 class ScopedOperator(OperatorProcess):
-    env: ClassVar[dict[str, str]] = {
-        **OperatorProcess.env,
-        "PGO_METRICS_PORT": "0",  # several operators on one machine: no fixed port to fight over
-    }
-
     def __init__(self, namespaces: list[str], kubeconfig_path: str | None = None) -> None:
         super().__init__()
         self.namespaces = namespaces
@@ -28,19 +20,18 @@ class ScopedOperator(OperatorProcess):
         self.kills = 0
         self.crashes: list[int] = []  # exit codes of exits nobody asked for
 
-    def start(self) -> None:
-        self._note_crash()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+    def args(self) -> list[str]:
         scope = [arg for ns in self.namespaces for arg in ("--namespace", ns)]
         if os.environ.get("PGO_RELIABILITY_OPERATOR_VERBOSE"):
             scope.append("--verbose")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "podgroup_operator", "run", *scope],
-                env={**os.environ, **self.env, "KUBECONFIG": self.kubeconfig_path},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        return scope
+
+    def process_env(self) -> dict[str, str]:
+        return {**super().process_env(), "KUBECONFIG": self.kubeconfig_path}
+
+    def start(self) -> None:
+        self._note_crash()
+        super().start()
         self.starts += 1
 
     def kill(self) -> None:

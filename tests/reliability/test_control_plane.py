@@ -70,6 +70,7 @@ def outage_trials(
     afterwards does too (the operator's watches came back, not only its writes)."""
 
     def trial(i: int) -> Trial:
+        operator.wait_ready()  # the fault hits a working operator, not one still starting
         names = [f"o{i}-{j}" for j in range(GANGS)]
         create_gangs(groups, pool, names, SIZE)
         time.sleep(random.uniform(0, 2))

@@ -38,6 +38,7 @@ def pool(api: client.ApiClient) -> Iterator[NodePool]:
 
 def test_node_lost(groups: PodGroups, operator: ScopedOperator, pool: NodePool) -> None:
     def trial(i: int) -> Trial:
+        operator.wait_ready()  # the fault hits a working operator, not one still starting
         # One member per node (3 of 4 CPUs each), plus one spare node to recreate the lost one on.
         added = pool.add(SIZE + 1, cpu="4")
         name = f"n{i}"

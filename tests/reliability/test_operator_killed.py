@@ -43,6 +43,7 @@ def test_operator_killed_during_gang_admission(
     pool.add(4, cpu="8")  # room for all gangs of a trial at once: every gang must end admitted
 
     def trial(i: int) -> Trial:
+        operator.wait_ready()  # the fault hits a working operator, not one still starting
         names = [f"a{i}-{j}" for j in range(GANGS_PER_TRIAL)]
         create_gangs(groups, pool, names, GANG_SIZE)
         delay = random.uniform(0, 1.5)  # most kills land while gangs are being created or released
@@ -84,6 +85,7 @@ def test_operator_killed_during_in_place_restart(
         ]
 
     def trial(i: int) -> Trial:
+        operator.wait_ready()  # the fault hits a working operator, not one still starting
         name = f"r{i}"
         groups.create(podgroup(name, real_role("w", 2, FAIL_ONCE), failurePolicy=policy))
         eventually(
@@ -140,6 +142,7 @@ def test_operator_killed_during_resize(
         return found
 
     def trial(i: int) -> Trial:
+        operator.wait_ready()  # the fault hits a working operator, not one still starting
         name = f"z{i}"
         groups.create(
             podgroup(

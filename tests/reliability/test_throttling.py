@@ -53,6 +53,7 @@ def test_api_server_answering_429_in_bursts(
     burst = float(os.environ.get("PGO_RELIABILITY_429_BURST_SECONDS") or 10)
 
     def trial(i: int) -> Trial:
+        operator.wait_ready()  # the fault hits a working operator, not one still starting
         names = [f"t{i}-{j}" for j in range(GANGS)]
         before_429 = throttle.rejected()
         throttle.apply(throttle.flow_schema(namespace))

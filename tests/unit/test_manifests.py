@@ -267,12 +267,13 @@ def test_deployment_is_replicated_with_leader_election_hardened_and_probed_throu
     assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert {m["mountPath"] for m in c["volumeMounts"]} == {"/tmp"}
     assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
-    # Kopf's liveness endpoint, as the --liveness argument starts it, backs both probes.
+    # Liveness: Kopf's endpoint, as the --liveness argument starts it. Readiness: the operator's
+    # /readyz on the metrics port (ready only while its watches are established).
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     (liveness_arg,) = [a for a in c["args"] if a.startswith("--liveness=")]
     assert liveness_arg == f"--liveness=http://0.0.0.0:{ports['health']}/healthz"
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     env = {e["name"]: e for e in c["env"]}
     assert env["PGO_METRICS_PORT"]["value"] == str(ports["metrics"])
     # The Lease the Role names, in the pod's own namespace.

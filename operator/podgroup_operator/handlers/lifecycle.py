@@ -1,7 +1,8 @@
-"""Operator start and stop: settings, the API client, the work queue."""
+"""Operator start and stop: settings, the API client, the work queue, the watch guard."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import kopf
@@ -13,6 +14,7 @@ from podgroup_operator.handlers.reconcile import reconcile
 from podgroup_operator.k8s.adapter import ClusterWriter
 from podgroup_operator.k8s.client import EndlessBackoffs, api_client
 from podgroup_operator.k8s.usage import MetricsServerSource
+from podgroup_operator.runtime.watches import WatchGuard
 from podgroup_operator.runtime.workqueue import WorkQueue
 
 
@@ -45,10 +47,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
     memo.admitter = GangAdmitter(ctx, config)
     queue.start()
     memo.admitter.start()
+    guard = WatchGuard(memo.insights, settings, memo.readiness, exit_after=config.blind_exit_seconds)
+    memo.watch_guard = asyncio.create_task(guard.run(), name="watch guard")
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    memo.watch_guard.cancel()
     await memo.admitter.stop()
     await memo.ctx.queue.stop()
     await memo.api.close()
