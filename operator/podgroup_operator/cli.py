@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> None:
     async def operator() -> None:
         from kopf._cogs.structs.references import Insights
 
+        from podgroup_operator.runtime.watches import tolerate_vanishing_resources
+
         ACTIVE.set(1)
+        tolerate_vanishing_resources()
         # Kopf's view of what it serves, passed in so that runtime/watches.py can check and
         # repair it (handlers/lifecycle.py starts the guard).
         insights = Insights()

@@ -46,7 +46,7 @@ def kubectl_json(*args: str) -> Any:
 
 
 def eventually(
-    probe: Callable[[], T | None], timeout: float = 60, interval: float = 0.5, what: str = "condition"
+    probe: Callable[[], T | None], timeout: float = 120, interval: float = 0.5, what: str = "condition"
 ) -> T:
     """Poll until probe returns a truthy value; fail with the last value seen."""
     deadline = time.monotonic() + timeout

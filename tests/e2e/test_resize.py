@@ -89,7 +89,7 @@ def test_busy_container_is_grown_in_place(groups: PodGroups) -> None:
     assert limit == 2 * millicores(cs.resources.requests["cpu"])
     eventually(
         lambda: (cgroup / "cpu.cfs_quota_us").read_text().strip() == str(limit * 100),
-        timeout=30,
+        timeout=120,
         what="the cgroup quota to follow",
     )
     st = groups.get("busy")["status"]

@@ -17,7 +17,7 @@ def through_service() -> str:
     request; every replica serves /metrics)."""
     return eventually(
         lambda: (r := kubectl("get", "--raw", SERVICE_PROXY, check=False)).returncode == 0 and r.stdout,
-        timeout=30,
+        timeout=120,
         what="/metrics through the Service",
     )
 

@@ -26,7 +26,7 @@ def test_training_gang_restarts_in_place_under_the_deployed_operator(
     before = group_restarts(active_pod)
     run_training_gang(PodGroups(api, namespace))
     eventually(
-        lambda: group_restarts(active_pod) >= before + 1, timeout=30, what="the restart counted in /metrics"
+        lambda: group_restarts(active_pod) >= before + 1, timeout=120, what="the restart counted in /metrics"
     )
     admitted = samples(from_pod_ip(active_pod.status.pod_ip))
     assert admitted.get(("podgroup_gang_admission_wait_seconds_count", ()), 0) >= 1

@@ -34,6 +34,11 @@ class ScopedOperator(OperatorProcess):
         super().start()
         self.starts += 1
 
+    def stop(self) -> None:
+        """A graceful stop the test asked for: not a crash."""
+        super().stop()
+        self.proc = None
+
     def kill(self) -> None:
         self._note_crash()
         super().kill()

@@ -64,11 +64,17 @@ def never_ready(operator: ScopedOperator, seconds: float) -> list[str]:
 
 
 def reconciled_after(
-    fault: str, i: int, groups: PodGroups, operator: ScopedOperator, pool: NodePool, before: list[str]
+    fault: str,
+    i: int,
+    groups: PodGroups,
+    operator: ScopedOperator,
+    pool: NodePool,
+    kept: dict[str, dict[str, client.V1Pod]],
 ) -> Trial:
-    """The common end of a trial: ready again, the groups from before kept and converged, a
-    group created now converged too (its PodGroup watch is live, not only the pods')."""
-    kept = by_group(groups, before)
+    """The common end of a trial: ready again, the groups from before (`kept`: their pods when
+    the operator stopped) the same pods and converged, a group created now converged too (its
+    PodGroup watch is live, not only the pods')."""
+    before = list(kept)
     started = time.monotonic()
     violations: list[str] = []
     try:
@@ -102,6 +108,7 @@ def test_operator_started_while_the_apiserver_is_down(
         before = [f"b{i}-{j}" for j in range(2)]
         create_gangs(groups, pool, before, SIZE)
         operator.stop()
+        kept = by_group(groups, before)
         outage = random.uniform(4, 20)
         start_at = random.uniform(0, outage)  # anywhere in the outage, up to its very end
         said: list[str] = []
@@ -109,7 +116,7 @@ def test_operator_started_while_the_apiserver_is_down(
             time.sleep(start_at)
             operator.start()
             said = never_ready(operator, outage - start_at)
-        outcome = reconciled_after(fault, i, groups, operator, pool, before)
+        outcome = reconciled_after(fault, i, groups, operator, pool, kept)
         outcome.violations[:0] = said
         outcome.detail.update({"outage_s": round(outage, 1), "started_at_s": round(start_at, 1)})
         return outcome
@@ -128,12 +135,13 @@ def test_apiserver_restarted_while_the_operator_starts(
         before = [f"b{i}-{j}" for j in range(2)]
         create_gangs(groups, pool, before, SIZE)
         operator.stop()
+        kept = by_group(groups, before)
         operator.start()
         after = random.uniform(0, 5)  # from the operator's import to its first scans and lists
         time.sleep(after)
         with apiserver.down():
             time.sleep(random.uniform(0, 2))
-        outcome = reconciled_after(fault, i, groups, operator, pool, before)
+        outcome = reconciled_after(fault, i, groups, operator, pool, kept)
         outcome.detail["restart_after_start_s"] = round(after, 1)
         return outcome
 
@@ -194,7 +202,7 @@ def test_crd_deleted_and_recreated_under_a_running_operator(
         finally:
             kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
             eventually(lambda: crd_established(extensions), timeout=120, what="the CRD Established again")
-        outcome = reconciled_after(fault, i, groups, operator, pool, [])
+        outcome = reconciled_after(fault, i, groups, operator, pool, {})
         outcome.violations[:0] = violations
         outcome.detail["not_ready_said"] = not_ready[1].get("notReady", {}).get(CRD, "")[:80]
         return outcome

@@ -3,21 +3,26 @@ what counts as watching, when the operator gives up, what a probe reads. No API 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import io
 import json
 from typing import Any
 
 import pytest
+from kopf._cogs.clients import errors
 from kopf._cogs.structs.references import Resource
-from kopf._core.reactor import orchestration
+from kopf._core.reactor import orchestration, queueing
 
 from podgroup_operator.runtime.readiness import Readiness, readyz_app
 from podgroup_operator.runtime.watches import (
     NEEDED,
     NOT_SERVED,
     BlindFor,
+    improves,
     problems,
+    tolerant,
+    tolerate_vanishing_resources,
     unresolved,
     watcher_names,
 )
@@ -181,3 +186,51 @@ def test_a_follower_is_ready_to_take_over_and_becomes_the_leader() -> None:
     readiness.set_leading({"pods": "no watch running"})
     assert readiness.snapshot()[1]["role"] == "leader"
     assert not readiness.snapshot()[0]
+
+
+@pytest.mark.parametrize(
+    ("group", "watched", "scanned", "revise"),
+    [
+        pytest.param("podgroup.dev", {PODS, NODES}, {PODGROUPS}, True, id="the CRD found"),
+        pytest.param("podgroup.dev", ALL, {PODGROUPS}, False, id="nothing new"),
+        pytest.param("", {PODGROUPS}, {PODS, NODES}, True, id="core found"),
+        pytest.param("", {PODGROUPS, PODS}, {NODES}, False, id="a partial answer would drop pods"),
+        pytest.param("", set(), set(), False, id="still nothing"),
+    ],
+)
+def test_a_rescan_revises_a_group_only_when_it_resolves_more_and_loses_nothing(
+    group: str, watched: set[Resource], scanned: set[Resource], revise: bool
+) -> None:
+    assert improves(group, watched, [r for r in scanned if r.group == group]) is revise
+
+
+def test_a_404_ends_only_the_watch_other_errors_still_stop_the_operator() -> None:
+    calls: list[tuple[Resource, str | None]] = []
+
+    def raising(exc: BaseException | None) -> Any:
+        async def watcher(*, resource: Resource, namespace: str | None, **_: Any) -> None:
+            calls.append((resource, namespace))
+            if exc is not None:
+                raise exc
+
+        return watcher
+
+    not_found = errors.APINotFoundError({"message": "404 page not found"}, status=404, headers={})
+    asyncio.run(tolerant(raising(not_found))(resource=PODGROUPS, namespace="ns", processor=None))
+    asyncio.run(tolerant(raising(None))(resource=PODS, namespace=None))
+    assert calls == [(PODGROUPS, "ns"), (PODS, None)]
+    with pytest.raises(errors.APIForbiddenError):
+        forbidden = errors.APIForbiddenError({"message": "forbidden"}, status=403, headers={})
+        asyncio.run(tolerant(raising(forbidden))(resource=PODS, namespace=None))
+
+
+def test_the_tolerant_watcher_is_installed_once_where_kopf_calls_it() -> None:
+    original = queueing.watcher
+    try:
+        tolerate_vanishing_resources()
+        installed = queueing.watcher
+        tolerate_vanishing_resources()
+        assert queueing.watcher is installed and getattr(installed, "tolerant", False)
+        assert "queueing.watcher(" in inspect.getsource(orchestration.spawn_missing_watchers)
+    finally:
+        queueing.watcher = original

@@ -22,14 +22,16 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Coroutine, Iterable
 from dataclasses import dataclass
+from typing import Any
 
+import aiohttp
 import kopf
-from kopf._cogs.clients import scanning
+from kopf._cogs.clients import api, errors, scanning
 from kopf._cogs.structs import references
 from kopf._core.intents import registries
-from kopf._core.reactor import observation
+from kopf._core.reactor import observation, queueing
 
 from podgroup_operator import API_GROUP, PLURAL
 from podgroup_operator.core.gang_state import backoff_seconds
@@ -37,6 +39,9 @@ from podgroup_operator.metrics import READY, WATCH_READY
 from podgroup_operator.runtime.readiness import Readiness
 
 log = logging.getLogger(__name__)
+_silent = logging.getLogger(f"{__name__}.probe")
+_silent.addHandler(logging.NullHandler())
+_silent.propagate = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Needed:
 
 
 NOT_SERVED = "not served by the API server's discovery"
+NO_WATCH = "no watch running"
 NEEDED = (Needed(API_GROUP, PLURAL), Needed("", "pods"), Needed("", "nodes"))
 
 
@@ -83,13 +89,54 @@ def problems(
         else:
             absent = [n for r in resolved for n in watcher_names(r, namespaces) if n not in live_tasks]
             if absent:
-                found[str(item)] = f"no watch running ({', '.join(absent)})"
+                found[str(item)] = f"{NO_WATCH} ({', '.join(absent)})"
     return found
+
+
+def improves(
+    group: str, watched: Collection[references.Resource], scanned: Collection[references.Resource]
+) -> bool:
+    """Whether a scan of `group` resolves more of what is needed and loses nothing: a discovery
+    still coming up answers in parts, and revising from a part would drop what Kopf serves."""
+    needed = [n for n in NEEDED if n.group == group]
+    before = {n for n in needed if any(n.matches(r) for r in watched)}
+    after = {n for n in needed if any(n.matches(r) for r in scanned)}
+    return before < after
 
 
 def unresolved(found: dict[str, str]) -> bool:
     """Whether discovery must be asked again (the other problems heal without it)."""
     return any(why.startswith(NOT_SERVED) for why in found.values())
+
+
+Watcher = Callable[..., Coroutine[Any, Any, None]]
+
+
+def tolerant(watcher: Watcher) -> Watcher:
+    """Kopf's watcher, except that a 404 ends only this watch, not the operator.
+
+    A deleted CRD closes its watches; one that reconnects before Kopf has seen the CRD's
+    deletion gets 404, and Kopf lets that error stop the whole operator ("Multidimensional
+    multitasker has failed: 404"). Here the watch ends instead; Kopf starts it again when the
+    guard asks it to while the resource is still served, or drops it once it is not."""
+
+    async def watch(*, resource: references.Resource, namespace: str | None, **kwargs: Any) -> None:
+        try:
+            await watcher(resource=resource, namespace=namespace, **kwargs)
+        except errors.APINotFoundError:
+            log.warning(
+                "the watch of %r in %s answered 404 Not Found (its CRD deleted?)", resource, namespace
+            )
+
+    setattr(watch, "tolerant", True)  # noqa: B010  - marks the wrapper, so it is applied once
+    return watch
+
+
+def tolerate_vanishing_resources() -> None:
+    """Install `tolerant` for every watch Kopf starts (kopf/_core/reactor/orchestration.py
+    calls `queueing.watcher` by its module attribute)."""
+    if not getattr(queueing.watcher, "tolerant", False):
+        queueing.watcher = tolerant(queueing.watcher)
 
 
 class BlindFor:
@@ -147,6 +194,8 @@ class WatchGuard:
                 found = await self.check()
                 failed_rescans = failed_rescans + 1 if unresolved(found) else 0
                 next_rescan = time.monotonic() + backoff_seconds(failed_rescans, 1.0, 15.0)
+            if any(why.startswith(NO_WATCH) for why in found.values()):
+                await self.nudge()
             self.report(found)
             seconds = self.blind.observe(not found)
             if self.blind.expired(seconds):
@@ -159,14 +208,16 @@ class WatchGuard:
         return problems(NEEDED, self.insights.watched_resources, self.insights.namespaces, live, api_error)
 
     async def probe_api(self) -> str | None:
+        """One GET /version through Kopf's own client and credentials: one attempt, no retries
+        (Kopf's retries would log an error every probe while the API server is away)."""
+        timeout = aiohttp.ClientTimeout(total=self.probe_timeout)
         try:
-            await asyncio.wait_for(
-                scanning.read_version(settings=self.settings, logger=log), self.probe_timeout
+            response = await api.request(
+                "get", "/version", settings=self.settings, backoffs=[], timeout=timeout, logger=_silent
             )
-        except TimeoutError:
-            return f"no answer within {self.probe_timeout:.0f}s"
-        except Exception as exc:
-            return f"{type(exc).__name__}: {exc}"[:200]
+            response.close()
+        except Exception as exc:  # any failure means "not answering"; reported as is
+            return f"{type(exc).__name__}: {exc}"[:200] if str(exc) else type(exc).__name__
         return None
 
     async def rescan(self) -> None:
@@ -182,14 +233,22 @@ class WatchGuard:
             return
         registry = registries.get_default_registry()
         async with self.insights.revised:
-            for group in (API_GROUP, ""):
+            for group in sorted({n.group for n in NEEDED}):
                 in_group = [r for r in resources if r.group == group]
+                if not improves(group, self.insights.watched_resources, in_group):
+                    continue
                 observation.revise_resources(
                     resources=in_group, insights=self.insights, registry=registry, group=group
                 )
             await self.insights.backbone.fill(resources=resources)
             self.insights.revised.notify_all()
         log.info("re-resolved the watched resources (rescan %d)", self.rescans)
+
+    async def nudge(self) -> None:
+        """Wake Kopf's orchestrator: it starts every watch of a served resource that is missing
+        (one ended by a 404, see `tolerant`)."""
+        async with self.insights.revised:
+            self.insights.revised.notify_all()
 
     def report(self, found: dict[str, str]) -> None:
         changed = self.readiness.set_leading(found)
