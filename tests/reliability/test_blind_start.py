@@ -109,7 +109,7 @@ def test_operator_started_while_the_apiserver_is_down(
         create_gangs(groups, pool, before, SIZE)
         operator.stop()
         kept = by_group(groups, before)
-        outage = random.uniform(4, 20)
+        outage = random.uniform(3, 12)
         start_at = random.uniform(0, outage)  # anywhere in the outage, up to its very end
         said: list[str] = []
         with apiserver.down():
