@@ -15,39 +15,21 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
-from collections.abc import Iterator
 
-import pytest
 from kubernetes import client
 from tests.e2e.cluster import REPO, eventually, kubectl
 from tests.e2e.nodes import NodePool
 from tests.e2e.podgroups import PodGroups, podgroup
 from tests.reliability.figures import Trial
-from tests.reliability.harness import Component, pid_of
+from tests.reliability.harness import Component
 from tests.reliability.invariants import Expected, converge, deleted_cleanly
 from tests.reliability.operator import ScopedOperator
+from tests.reliability.test_control_plane import own_cluster, pool  # noqa: F401  shared fixtures
 from tests.reliability.trials import CONVERGE_SECONDS, run_trials, trials
 from tests.reliability.workload import by_group, create_gangs, members, pool_role, retrying
 
 SIZE = 3
 CRD = "podgroups.podgroup.dev"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def own_cluster() -> None:
-    try:
-        pid_of("kube-apiserver")
-    except (OSError, ValueError) as exc:
-        pytest.skip(f"no kube-apiserver started by hack/cluster-up.sh for this cluster ({exc})")
-
-
-@pytest.fixture(scope="module")
-def pool(api: client.ApiClient) -> Iterator[NodePool]:
-    nodes = NodePool(api, f"blind-{uuid.uuid4().hex[:6]}")
-    nodes.add(3, cpu="8")
-    yield nodes
-    retrying(nodes.delete)
 
 
 def never_ready(operator: ScopedOperator, seconds: float) -> list[str]:
@@ -63,12 +45,26 @@ def never_ready(operator: ScopedOperator, seconds: float) -> list[str]:
     return said
 
 
+def stopped_with_gangs(
+    i: int,
+    groups: PodGroups,
+    operator: ScopedOperator,
+    pool: NodePool,  # noqa: F811
+) -> dict[str, dict[str, client.V1Pod]]:
+    """Two gangs created under a ready operator, then the operator stopped: their pods as left."""
+    operator.wait_ready()
+    before = [f"b{i}-{j}" for j in range(2)]
+    create_gangs(groups, pool, before, SIZE)
+    operator.stop()
+    return by_group(groups, before)
+
+
 def reconciled_after(
     fault: str,
     i: int,
     groups: PodGroups,
     operator: ScopedOperator,
-    pool: NodePool,
+    pool: NodePool,  # noqa: F811
     kept: dict[str, dict[str, client.V1Pod]],
 ) -> Trial:
     """The common end of a trial: ready again, the groups from before (`kept`: their pods when
@@ -98,17 +94,15 @@ def reconciled_after(
 
 
 def test_operator_started_while_the_apiserver_is_down(
-    groups: PodGroups, operator: ScopedOperator, pool: NodePool
+    groups: PodGroups,
+    operator: ScopedOperator,
+    pool: NodePool,  # noqa: F811
 ) -> None:
     apiserver = Component("kube-apiserver")
     fault = "operator started while kube-apiserver is down"
 
     def trial(i: int) -> Trial:
-        operator.wait_ready()
-        before = [f"b{i}-{j}" for j in range(2)]
-        create_gangs(groups, pool, before, SIZE)
-        operator.stop()
-        kept = by_group(groups, before)
+        kept = stopped_with_gangs(i, groups, operator, pool)
         outage = random.uniform(3, 12)
         start_at = random.uniform(0, outage)  # anywhere in the outage, up to its very end
         said: list[str] = []
@@ -125,17 +119,15 @@ def test_operator_started_while_the_apiserver_is_down(
 
 
 def test_apiserver_restarted_while_the_operator_starts(
-    groups: PodGroups, operator: ScopedOperator, pool: NodePool
+    groups: PodGroups,
+    operator: ScopedOperator,
+    pool: NodePool,  # noqa: F811
 ) -> None:
     apiserver = Component("kube-apiserver")
     fault = "kube-apiserver restarted while the operator starts"
 
     def trial(i: int) -> Trial:
-        operator.wait_ready()
-        before = [f"b{i}-{j}" for j in range(2)]
-        create_gangs(groups, pool, before, SIZE)
-        operator.stop()
-        kept = by_group(groups, before)
+        kept = stopped_with_gangs(i, groups, operator, pool)
         operator.start()
         after = random.uniform(0, 5)  # from the operator's import to its first scans and lists
         time.sleep(after)
@@ -177,7 +169,11 @@ def foreign_groups(api: client.ApiClient, namespace: str) -> list[str]:
 
 
 def test_crd_deleted_and_recreated_under_a_running_operator(
-    api: client.ApiClient, groups: PodGroups, operator: ScopedOperator, pool: NodePool, namespace: str
+    api: client.ApiClient,
+    groups: PodGroups,
+    operator: ScopedOperator,
+    pool: NodePool,  # noqa: F811
+    namespace: str,
 ) -> None:
     extensions = client.ApiextensionsV1Api(api)
     fault = "CRD deleted and created again"
