@@ -180,27 +180,34 @@ class WatchGuard:
         self.period = period
         self.probe_timeout = probe_timeout
         self.rescans = 0
+        self.failed_rescans, self.next_rescan = 0, 0.0
 
     async def run(self) -> None:
         # Kopf's own first scan comes first (it starts after the startup handlers); if it hangs
         # on an API server that is away, the guard goes on without it.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.insights.ready_resources.wait(), timeout=5 * self.period)
-        failed_rescans, next_rescan = 0, 0.0
         while True:
-            found = await self.check()
-            if unresolved(found) and time.monotonic() >= next_rescan:
-                await self.rescan()
-                found = await self.check()
-                failed_rescans = failed_rescans + 1 if unresolved(found) else 0
-                next_rescan = time.monotonic() + backoff_seconds(failed_rescans, 1.0, 15.0)
-            if any(why.startswith(NO_WATCH) for why in found.values()):
-                await self.nudge()
-            self.report(found)
-            seconds = self.blind.observe(not found)
-            if self.blind.expired(seconds):
-                self.exit(found, seconds)
+            try:
+                await self.round()
+            except Exception:  # a bug here must not freeze readiness: say it, and go on checking
+                log.exception("the watch guard's check failed")
+                self.report({"operator": "the watch guard's check failed (see the log)"})
             await asyncio.sleep(self.period)
+
+    async def round(self) -> None:
+        found = await self.check()
+        if unresolved(found) and time.monotonic() >= self.next_rescan:
+            await self.rescan()
+            found = await self.check()
+            self.failed_rescans = self.failed_rescans + 1 if unresolved(found) else 0
+            self.next_rescan = time.monotonic() + backoff_seconds(self.failed_rescans, 1.0, 15.0)
+        if any(why.startswith(NO_WATCH) for why in found.values()):
+            await self.nudge()
+        self.report(found)
+        seconds = self.blind.observe(not found)
+        if self.blind.expired(seconds):
+            self.exit(found, seconds)
 
     async def check(self) -> dict[str, str]:
         api_error = await self.probe_api()
