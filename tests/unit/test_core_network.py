@@ -9,7 +9,8 @@ import pytest
 from podgroup_operator.api.models import PodGroupSpec
 from podgroup_operator.core.labels import GROUP_LABEL
 from podgroup_operator.core.members import Member, desired_members
-from podgroup_operator.core.network import headless_service, identity, with_identity
+from podgroup_operator.core.network import headless_service, identity, stale_sizes, with_identity
+from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.pods import member_pod
 
 C: dict[str, Any] = {"containers": [{"name": "main", "image": "x"}]}
@@ -143,7 +144,11 @@ def test_member_pod_carries_the_identity_and_the_same_template_hash() -> None:
     assert named["spec"]["subdomain"] == "g"
     assert env_of(named["spec"]["containers"][0]) == EXPECTED_ENV
     # The identity is derived, not part of the template: a changed cluster domain is no template change.
-    assert named["metadata"]["annotations"] == plain["metadata"]["annotations"]
+    assert named["metadata"]["annotations"] == {
+        **plain["metadata"]["annotations"],
+        "podgroup.dev/world-size": "3",
+        "podgroup.dev/role-size": "2",
+    }
 
 
 def test_headless_service() -> None:
@@ -162,3 +167,50 @@ def test_headless_service() -> None:
         "uid-g",
         True,
     )
+
+
+def observed(
+    name: str, role: str, annotations: dict[str, str], *, owner: str = "u", phase: str = "Running"
+) -> ObservedPod:
+    return ObservedPod(
+        name=name,
+        uid=f"uid-{name}",
+        role=role,
+        index=0,
+        phase=phase,
+        node_name="n",
+        ready=True,
+        deleting=False,
+        scheduling_gates=(),
+        restart_count=0,
+        owner_uid=owner,
+        body={"metadata": {"annotations": annotations}},
+    )
+
+
+CURRENT = {"podgroup.dev/world-size": "3", "podgroup.dev/role-size": "2"}
+
+
+# (observed member, spec roles) -> patched annotations, or None: nothing to write
+@pytest.mark.parametrize(
+    ("pod", "expected"),
+    [
+        (observed("g-w-0", "w", CURRENT), None),
+        # scaled from 2 workers to ... (the spec says 2 now; the pod was made when it was 4)
+        (
+            observed("g-w-0", "w", {"podgroup.dev/world-size": "5", "podgroup.dev/role-size": "4"}),
+            CURRENT,
+        ),
+        # made before the annotations existed
+        (observed("g-w-0", "w", {}), CURRENT),
+        (observed("g-head-0", "head", {}), {"podgroup.dev/world-size": "3", "podgroup.dev/role-size": "1"}),
+        # not ours, finished, or of a role that is gone: left alone
+        (observed("g-w-0", "w", {}, owner="other"), None),
+        (observed("g-w-0", "w", {}, phase="Succeeded"), None),
+        (observed("g-old-0", "old", {}), None),
+    ],
+)
+def test_stale_sizes(pod: ObservedPod, expected: dict[str, str] | None) -> None:
+    patches = stale_sizes(spec(("head", 1), ("w", 2)), [pod], "u")
+    assert [p.annotations for p in patches] == ([expected] if expected else [])
+    assert all((p.pod, p.uid) == (pod.name, pod.uid) for p in patches)

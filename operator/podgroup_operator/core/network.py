@@ -15,8 +15,14 @@ from typing import Any
 
 from podgroup_operator import API_GROUP, API_VERSION, KIND
 from podgroup_operator.api.models import PodGroupSpec
-from podgroup_operator.core.labels import GROUP_LABEL, member_name
+from podgroup_operator.core.labels import (
+    GROUP_LABEL,
+    ROLE_SIZE_ANNOTATION,
+    WORLD_SIZE_ANNOTATION,
+    member_name,
+)
 from podgroup_operator.core.members import Member
+from podgroup_operator.core.observed import ObservedPod
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 ENV_PREFIX = "PODGROUP_"
@@ -47,6 +53,9 @@ class Identity:
             "SERVICE": self.service,
         }
         return [{"name": ENV_PREFIX + key, "value": value} for key, value in values.items()]
+
+    def size_annotations(self) -> dict[str, str]:
+        return {WORLD_SIZE_ANNOTATION: str(self.world_size), ROLE_SIZE_ANNOTATION: str(self.role_size)}
 
 
 def service_fqdn(group: str, namespace: str, cluster_domain: str) -> str:
@@ -86,6 +95,32 @@ def identity(
         leader_address=member_fqdn(group, leader, namespace, cluster_domain),
         service=service_fqdn(group, namespace, cluster_domain),
     )
+
+
+def size_annotations(spec: PodGroupSpec, role: str) -> dict[str, str]:
+    sizes = {r.name: r.replicas for r in spec.roles}
+    return {WORLD_SIZE_ANNOTATION: str(sum(sizes.values())), ROLE_SIZE_ANNOTATION: str(sizes.get(role, 0))}
+
+
+@dataclass(frozen=True)
+class SizePatch:
+    pod: str
+    uid: str
+    annotations: dict[str, str]
+
+
+def stale_sizes(spec: PodGroupSpec, pods: list[ObservedPod], group_uid: str) -> list[SizePatch]:
+    """The members of ours whose size annotations a scale left behind: one patch each, and
+    none once they are current (a repeated reconcile writes nothing)."""
+    patches = []
+    for pod in pods:
+        if pod.owner_uid != group_uid or not pod.active or pod.role not in {r.name for r in spec.roles}:
+            continue
+        want = size_annotations(spec, pod.role)
+        have = (pod.body.get("metadata") or {}).get("annotations") or {}
+        if any(have.get(k) != v for k, v in want.items()):
+            patches.append(SizePatch(pod.name, pod.uid, want))
+    return patches
 
 
 def _with_env(container: dict[str, Any], env: list[dict[str, str]]) -> dict[str, Any]:

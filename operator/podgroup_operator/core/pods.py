@@ -58,6 +58,8 @@ def member_pod(
         INDEX_LABEL: str(member.index),
     }
     annotations = {**(meta.get("annotations") or {}), TEMPLATE_HASH_ANNOTATION: template_hash(template)}
+    if identity is not None:
+        annotations.update(identity.size_annotations())
     if restart_generation:
         # A member created after group restarts starts in the current generation.
         annotations[RESTART_GENERATION_ANNOTATION] = str(restart_generation)

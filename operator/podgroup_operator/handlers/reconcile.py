@@ -17,7 +17,7 @@ from podgroup_operator.core.pods import member_pod
 from podgroup_operator.core.status import compute_status
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
 from podgroup_operator.handlers.failures import group_failed, handle_failures, native_restart
-from podgroup_operator.handlers.network import reconcile_service
+from podgroup_operator.handlers.network import reconcile_service, update_sizes
 from podgroup_operator.handlers.resize import ResizeOutcome, reconcile_resize
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import GANG_ROLLBACKS
@@ -116,6 +116,8 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     refusals = [f"pod {m.name}: {err}" for m, err in zip(plan.create, results, strict=True) if err]
     uids = {p.name: p.uid for p in pods}
     await asyncio.gather(*(ctx.writer.delete_pod(namespace, n, uids[n]) for n in plan.delete))
+    if not group_failed(previous):
+        await update_sizes(ctx, group, spec, pods, set(plan.delete))
 
     status = compute_status(
         group=name,
