@@ -82,21 +82,48 @@ class Round:
     uid_kept: bool
 
 
-def one_round(core: client.CoreV1Api, ns: str, name: str, ranks: int, group_wide: bool) -> Round:
+def running(pod: client.V1Pod) -> bool:
+    return bool(pod.status.container_statuses and pod.status.container_statuses[0].state.running)
+
+
+class Landed:
+    """Whether the operator's action on a member has taken effect, not only the kubelet's own
+    restart of the killed container (restartPolicy Always restarts it at once, and the operator's
+    restart of the pod may follow): recreated (a new UID), or restarted in place by the
+    operator's image switch, i.e. a container started after the switch was first seen."""
+
+    def __init__(self, before: client.V1Pod, recreate: bool) -> None:
+        self.uid, self.image, self.recreate = before.metadata.uid, before.spec.containers[0].image, recreate
+        self.at_switch: tuple[int, bool] | None = None
+
+    def __call__(self, pod: client.V1Pod) -> bool:
+        if self.recreate:
+            return pod.metadata.uid != self.uid
+        if pod.spec.containers[0].image == self.image:
+            return False
+        if self.at_switch is None:
+            self.at_switch = (restarts(pod), running(pod))
+        count, was_running = self.at_switch
+        return running(pod) and (restarts(pod) > count or not was_running)
+
+
+def one_round(core: client.CoreV1Api, ns: str, name: str, ranks: int, action: str) -> Round:
     before = members(core, ns, name)
     victim = before[VICTIM]
     exec_in(ns, victim.metadata.name, "sh", "-c", "echo kept > /data/marker")
-    marks = {p.metadata.name: (p.metadata.uid, restarts(p)) for p in before}
-
-    def changed(p: client.V1Pod) -> bool:
-        uid, count = marks[p.metadata.name]
-        return p.metadata.uid != uid or restarts(p) > count
+    recreate, group_wide = action.startswith("Recreate"), "Group" in action
+    landed = {
+        p.metadata.name: Landed(p, recreate)
+        for p in before
+        if group_wide or p.metadata.name == victim.metadata.name
+    }
 
     def healthy() -> bool:
         pods = members(core, ns, name)
-        if not ready(pods, ranks) or not changed(pods[VICTIM]):
+        if not ready(pods, ranks):
             return False
-        if group_wide and not all(changed(p) for p in pods):
+        by_name = {p.metadata.name: p for p in pods}
+        if not all(check(by_name[n]) for n, check in landed.items() if n in by_name):
             return False
         states = [rendezvous(ns, p.metadata.name) for p in pods]
         return all(states) and len({s["session"] for s in states if s}) == 1
@@ -134,7 +161,7 @@ def main() -> None:
         time.sleep(2)
         for _ in range(args.rounds):  # alternate, so every action sees the same machine load
             for name, action in ACTIONS.items():
-                results[action].append(one_round(core, ns, name, args.ranks, name.startswith("group")))
+                results[action].append(one_round(core, ns, name, args.ranks, action))
                 time.sleep(1)
     finally:
         op.stop()
