@@ -77,7 +77,7 @@ def test_members_resolve_each_other_and_know_their_identity(
     service = f"peers.{namespace}.svc.{DOMAIN}"
     for p in pods:
         assert (p.spec.hostname, p.spec.subdomain) == (p.metadata.name, "peers")
-    # Every member resolves every member, by FQDN and by the short <pod>.<group>.
+    # Every member resolves every member by its FQDN, through the cluster DNS.
     for asker in ips:
         for target, ip in ips.items():
             got = eventually(
@@ -86,7 +86,12 @@ def test_members_resolve_each_other_and_know_their_identity(
                 what=f"{target} resolved from {asker}",
             )
             assert got == ip, (asker, target)
-    assert resolve(namespace, "peers-w-1", "peers-head-0.peers") == ips["peers-head-0"]
+    # Short names (<pod>.<group>) resolve through the search path the kubelet writes (busybox
+    # nslookup itself ignores it; libc and Go resolvers, as programs use, apply it).
+    conf = exec_in(namespace, "peers-w-1", "cat", "/etc/resolv.conf").splitlines()
+    assert "nameserver 10.244.0.1" in conf, conf
+    search = next(line.split()[1:] for line in conf if line.startswith("search"))
+    assert search[:3] == [f"{namespace}.svc.{DOMAIN}", f"svc.{DOMAIN}", DOMAIN], conf
 
     env = exec_in(namespace, "peers-w-1", "sh", "-c", "env | grep ^PODGROUP_ | sort")
     assert dict(line.split("=", 1) for line in env.split()) == {
@@ -100,6 +105,27 @@ def test_members_resolve_each_other_and_know_their_identity(
         "PODGROUP_SERVICE": service,
     }
     assert exec_in(namespace, "peers-w-1", "hostname").strip() == "peers-w-1"
+    assert pods[0].metadata.annotations["podgroup.dev/world-size"] == "3"
+
+    # A scale: the new member starts with the new size; the members that stay cannot have their
+    # environment changed, and carry the new size in their annotations instead.
+    groups.patch("peers", {"spec": {"roles": [real_role("head", 1), real_role("w", 3)]}})
+    eventually(
+        lambda: (
+            all(
+                (p.metadata.annotations or {}).get("podgroup.dev/world-size") == "4"
+                and (p.metadata.annotations or {}).get("podgroup.dev/role-size")
+                == ("1" if p.metadata.labels["podgroup.dev/role"] == "head" else "3")
+                for p in groups.pods("peers")
+            )
+            and len(groups.pods("peers")) == 4
+        ),
+        timeout=60,
+        what="every member annotated with the new sizes",
+    )
+    eventually(lambda: ready(groups, "peers", 4), timeout=120, what="4 members ready")
+    env = exec_in(namespace, "peers-w-2", "sh", "-c", "echo $PODGROUP_RANK $PODGROUP_WORLD_SIZE")
+    assert env.split() == ["3", "4"]
 
 
 def test_a_service_the_group_does_not_own_is_left_alone(
