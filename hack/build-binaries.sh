@@ -68,7 +68,7 @@ build_etcd() {
   mv "$out.tmp" "$out"
 }
 
-# kwok and metrics-server build with a plain `go install`-style build.
+# kwok, metrics-server and coredns build with a plain `go install`-style build.
 build_plain() {
   local name=$1 pkg=$2 version=$3 out=$bin/$1-$3
   [[ -x $out ]] && return
@@ -79,13 +79,14 @@ build_plain() {
   mv "$dir/bin/$name" "$out"
 }
 
-targets=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kwok kwokctl metrics-server}
+targets=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kwok kwokctl metrics-server coredns}
 for t in $targets; do
   case $t in
     etcd) build_etcd ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet) build_kube "$t" ;;
     kwok|kwokctl) build_plain "$t" "sigs.k8s.io/kwok/cmd/$t" "$KWOK_VERSION" ;;
     metrics-server) build_plain metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server" "$METRICS_SERVER_VERSION" ;;
+    coredns) build_plain coredns "github.com/coredns/coredns" "$COREDNS_VERSION" ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
 done

@@ -8,7 +8,9 @@ digests: two builds of one image are byte-identical, and two references listed i
 tarball name the same stored image.
 
 usage: oci.py --busybox /bin/busybox --out image.tar --ref registry.local/x:1 [--ref ...]
-              --entrypoint JSON [--cmd JSON]
+              --entrypoint JSON [--cmd JSON] [--file /host/path:/image/path ...]
+
+--file adds a program (a static binary) to the same single layer, e.g. etcd for an etcd image.
 """
 import argparse
 import hashlib
@@ -31,8 +33,9 @@ def tar_info(name, kind, mode, **extra):
     return info
 
 
-def busybox_layer(busybox):
-    """An uncompressed rootfs tar: /bin/busybox, a symlink per applet, /etc basics, /tmp."""
+def busybox_layer(busybox, extra_files=()):
+    """An uncompressed rootfs tar: /bin/busybox, a symlink per applet, /etc basics, /tmp, and
+    each (host path, image path) of extra_files as an executable."""
     applets = subprocess.run([busybox, "--list"], check=True, capture_output=True, text=True).stdout.split()
     with open(busybox, "rb") as f:
         binary = f.read()
@@ -52,6 +55,17 @@ def busybox_layer(busybox):
         for name, text in files.items():
             data = text.encode()
             tar.addfile(tar_info(name, tarfile.REGTYPE, 0o644, size=len(data)), io.BytesIO(data))
+        made = {"bin", "dev", "etc", "proc", "root", "sys", "usr", "usr/bin", "tmp"}
+        for source, target in extra_files:
+            parts = target.strip("/").split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in made:
+                    tar.addfile(tar_info(d, tarfile.DIRTYPE, 0o755))
+                    made.add(d)
+            with open(source, "rb") as f:
+                data = f.read()
+            tar.addfile(tar_info("/".join(parts), tarfile.REGTYPE, 0o755, size=len(data)), io.BytesIO(data))
     return buf.getvalue()
 
 
@@ -64,8 +78,8 @@ def canonical(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
-def build(busybox, refs, entrypoint, cmd):
-    layer = busybox_layer(busybox)
+def build(busybox, refs, entrypoint, cmd, extra_files=()):
+    layer = busybox_layer(busybox, extra_files)
     layer_desc, _ = blob(layer, "application/vnd.oci.image.layer.v1.tar")
     config = {
         **PLATFORM,
@@ -123,8 +137,10 @@ def main():
     parser.add_argument("--ref", action="append", required=True)
     parser.add_argument("--entrypoint", required=True, type=json.loads)
     parser.add_argument("--cmd", type=json.loads)
+    parser.add_argument("--file", action="append", default=[], help="HOST_PATH:IMAGE_PATH")
     args = parser.parse_args()
-    index, blobs, digest = build(args.busybox, args.ref, args.entrypoint, args.cmd)
+    files = [tuple(f.split(":", 1)) for f in args.file]
+    index, blobs, digest = build(args.busybox, args.ref, args.entrypoint, args.cmd, files)
     write_layout(args.out, index, blobs)
     print(digest)
 

@@ -163,6 +163,7 @@ main() {
   fi
   ((owner)) && remove_api_objects
   stop metrics-server
+  stop coredns
   # The kubelet first, so it restarts nothing; then the containers, then containerd.
   stop kubelet
   ((owner)) && kill_containers

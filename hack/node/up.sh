@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local cluster's one REAL node, "real-0": a private containerd + runc, Debian's
-# CNI plugins, the built kubelet, and metrics-server (metrics.k8s.io, for `kubectl top`).
+# CNI plugins, the built kubelet, metrics-server (metrics.k8s.io, for `kubectl top`) and CoreDNS
+# (cluster DNS for the pods, hack/node/coredns.sh).
 # Called by hack/cluster-up.sh once the control plane is healthy; stopped by hack/node/down.sh.
 # Idempotent: what already runs is left alone (a changed kubelet or containerd
 # configuration, e.g. other KUBELET_FEATURE_GATES, restarts that one). On failure it prints one line saying why, writes it to
@@ -15,11 +16,14 @@
 # Pods run on real-0 only if they tolerate its taint and select it:
 #   tolerations:  [{key: podgroup.dev/real-node, operator: Exists, effect: NoSchedule}]
 #   nodeSelector: {podgroup.dev/node-kind: real}
-# Images (never pulled): registry.local/tools:1.0 (and :1.0-alt, the same image), with
+# Images (never pulled): registry.local/tools:1.0 (and :1.0-alt, the same image),
+# registry.local/etcd:$ETCD_VERSION and registry.local/rendezvous:1.0 (hack/images/build.sh), with
 # imagePullPolicy IfNotPresent or Never.
 set -Eeuo pipefail
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
+# shellcheck source=coredns.sh
+source "$(dirname "$0")/coredns.sh"
 
 KUBELET_FEATURE_GATES=${KUBELET_FEATURE_GATES-${FEATURE_GATES:-}}
 NODE_READY_TIMEOUT=${NODE_READY_TIMEOUT:-120}
@@ -100,6 +104,11 @@ preflight() {
     check_port_free KUBELET_HEALTHZ_PORT "$KUBELET_HEALTHZ_PORT"
   fi
   alive metrics-server || check_port_free METRICS_SERVER_PORT "$METRICS_SERVER_PORT"
+  if ! alive coredns; then
+    check_port_free COREDNS_READY_PORT "$COREDNS_READY_PORT"
+    ! ss -Hlnu "sport = :53" | grep -qE "(0\.0\.0\.0|\*|$NODE_IP):53 " \
+      || fail "UDP port 53 on $NODE_IP is taken on this machine: CoreDNS cannot serve the pods"
+  fi
 }
 
 # check_port_free VARIABLE PORT: fail, naming the setting to change, if a TCP PORT is in use.
@@ -139,11 +148,13 @@ setup_pki() {
   sign kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
   sign kubelet-serving "/CN=$NODE_NAME" serverAuth "IP:$NODE_IP,IP:127.0.0.1,DNS:$NODE_NAME"
   sign metrics-server-client "/CN=system:metrics-server" clientAuth
+  sign coredns-client "/CN=system:podgroup-coredns" clientAuth
   # The aggregator checks the name <service>.<namespace>.svc against the caBundle (our CA).
   sign metrics-server-serving "/CN=metrics-server.kube-system.svc" serverAuth \
     "DNS:metrics-server.kube-system.svc,DNS:metrics-server.kube-system.svc.cluster.local,IP:$NODE_IP"
   kubeconfig kubelet
   kubeconfig metrics-server
+  kubeconfig coredns
 }
 
 # ---------------------------------------------------------------- host plumbing
@@ -343,14 +354,17 @@ import_images() {
   done
   # Pinned images are never removed by the kubelet's image GC (containerd >= 1.7 reports
   # the label; on 1.6 imageGCHighThresholdPercent=100 alone keeps them).
-  for ref in "$PAUSE_IMAGE" registry.local/tools:1.0 registry.local/tools:1.0-alt; do
+  local programs=(registry.local/tools:1.0 "registry.local/etcd:$ETCD_VERSION" registry.local/rendezvous:1.0)
+  for ref in "$PAUSE_IMAGE" registry.local/tools:1.0-alt "${programs[@]}"; do
     ctr_ images label "$ref" io.cri-containerd.pinned=pinned >/dev/null
   done
   # A repository digest, as a pulled image has: the runtime then reports the image as
   # registry.local/tools@sha256:..., like any image from a registry.
   local digest
-  digest=$(ctr_ images ls | awk '$1 == "registry.local/tools:1.0" {print $3}')
-  ctr_ images tag --force registry.local/tools:1.0 "registry.local/tools@$digest" >/dev/null
+  for ref in "${programs[@]}"; do
+    digest=$(ctr_ images ls | awk -v r="$ref" '$1 == r {print $3}')
+    ctr_ images tag --force "$ref" "${ref%:*}@$digest" >/dev/null
+  done
 }
 
 # ---------------------------------------------------------------- kubelet
@@ -415,7 +429,10 @@ registerNode: true
 registerWithTaints:
 - {key: podgroup.dev/real-node, value: "true", effect: NoSchedule}
 nodeStatusUpdateFrequency: 10s
-clusterDomain: cluster.local
+# Pods resolve through CoreDNS on the node address (hack/node/coredns.sh). resolvConf is only
+# read (for the host's search domains), never written.
+clusterDomain: $CLUSTER_DOMAIN
+clusterDNS: [$NODE_IP]
 resolvConf: /etc/resolv.conf
 $(feature_gates_yaml)
 YAML
@@ -591,10 +608,11 @@ main() {
   setup_namespace
   start_containerd
   import_images
+  start_coredns
   start_kubelet
   wait_node_ready
   start_metrics_server
-  log "node $NODE_NAME Ready at $NODE_IP (kubelet :$KUBELET_PORT, metrics-server :$METRICS_SERVER_PORT) in $((SECONDS - t0))s"
+  log "node $NODE_NAME Ready at $NODE_IP (kubelet :$KUBELET_PORT, metrics-server :$METRICS_SERVER_PORT, DNS :53) in $((SECONDS - t0))s"
 }
 
 main "$@"

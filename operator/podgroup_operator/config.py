@@ -64,6 +64,8 @@ class Config:
     # Failure policies: "auto" writes the kubelet's own restart rules (KEP-5307/KEP-5532) into
     # member pods where the nodes support them; "off" leaves every restart to the operator.
     native_restart: str = "auto"
+    # The cluster's DNS domain (the kubelet's clusterDomain): members' and leaders' FQDNs end in it.
+    cluster_domain: str = "cluster.local"
 
     @classmethod
     def from_env(cls) -> Config:
@@ -90,6 +92,7 @@ class Config:
             ),
             pod_level_resize=os.environ.get("PGO_POD_LEVEL_RESIZE", "") == "true",
             native_restart=_native_restart(os.environ.get("PGO_NATIVE_RESTART") or cls.native_restart),
+            cluster_domain=os.environ.get("PGO_CLUSTER_DOMAIN") or cls.cluster_domain,
         )
 
     def apply(self, settings: kopf.OperatorSettings) -> None:

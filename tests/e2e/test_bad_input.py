@@ -158,6 +158,17 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         policy(rules=[{"action": "Ignore", "onReasons": ["Error"]}] * 21),
         ["spec.failurePolicy.rules", "must have at most 20"],
     ),
+    # network
+    (
+        "leader role that is not a role",
+        {"roles": [role("w", 1)], "network": {"leaderRole": "chief"}},
+        ["spec.network.leaderRole must name one of spec.roles"],
+    ),
+    (
+        "headlessService not a boolean",
+        {"roles": [role("w", 1)], "network": {"headlessService": "yes"}},
+        ["spec.network.headlessService"],
+    ),
 ]
 
 
@@ -176,10 +187,21 @@ def test_invalid_podgroup_is_refused_with_a_message_naming_the_field(
 
 
 @pytest.mark.parametrize(
-    ("name", "words"), [("x" * 41, ["at most 40 characters"]), ("Bad_Name", ["metadata.name"])]
+    ("name", "member", "words"),
+    [
+        ("x" * 41, role("w", 1), ["at most 40 characters"]),
+        ("Bad_Name", role("w", 1), ["metadata.name"]),
+        # members get the subdomain <name>, the headless Service is named <name>
+        ("train.v2", role("w", 1), ["metadata.name must be a DNS label"]),
+        ("2train", role("w", 1), ["metadata.name must start with a letter"]),
+        # x...x-w...w-999: 65 characters, not a hostname
+        ("x" * 40, role("w" * 20, 1000), ["must be at most 63 characters (a DNS label)"]),
+    ],
 )
-def test_invalid_group_name_is_refused(crd_installed: None, name: str, words: list[str]) -> None:
-    body = podgroup(name, role("w", 1))
+def test_invalid_group_name_is_refused(
+    crd_installed: None, name: str, member: dict[str, Any], words: list[str]
+) -> None:
+    body = podgroup(name, member)
     result = kubectl(
         "apply", "--dry-run=server", "-n", "default", "-f", "-", input=json.dumps(body), check=False
     )

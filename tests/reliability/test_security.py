@@ -42,6 +42,7 @@ CLUSTER_WIDE = {
     ("podgroups.podgroup.dev/status", "", "patch"),
     *(("pods", "", v) for v in ("get", "list", "watch", "create", "delete", "patch")),
     ("pods/resize", "", "patch"),
+    *(("services", "", v) for v in ("get", "list", "watch", "create")),
     ("events", "", "create"),
     ("nodes", "", "get"),
     ("nodes", "", "list"),

@@ -76,3 +76,11 @@ def test_no_firewall_rule_left(recorded_pids: list[int]) -> None:
             continue
         rules = subprocess.run([tool], capture_output=True, text=True, check=False).stdout
         assert [r for r in rules.splitlines() if "pgo" in r or "10.244.0." in r or "CNI-" in r] == []
+
+
+def test_no_cluster_dns_server_left(recorded_pids: list[int]) -> None:
+    """CoreDNS (hack/node/coredns.sh) served the pods on the node address, port 53."""
+    if shutil.which("ss") is None:
+        pytest.skip("no ss")
+    sockets = subprocess.run(["ss", "-Hlnu"], capture_output=True, text=True, check=False).stdout
+    assert [s for s in sockets.splitlines() if "10.244.0.1:53 " in s] == []

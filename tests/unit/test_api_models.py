@@ -66,6 +66,7 @@ BODY: dict[str, Any] = {
                 },
             ],
         },
+        "network": {"headlessService": True, "leaderRole": "leader"},
     },
     "status": {
         "phase": "Running",
@@ -132,6 +133,9 @@ def test_defaults_match_the_crd_defaults() -> None:
     assert spec.roles[0].min_available is None
     assert spec.roles[0].effective_min_available == 1
     assert spec.gang == Gang(schedule_timeout_seconds=120)
+    # Members find each other by default; the leader is member 0 of the first role.
+    assert spec.network.headless_service is True
+    assert spec.leader_role == "w"
     # minAvailable stays absent on the wire: its default is "= replicas", not a number.
     assert "minAvailable" not in spec.to_dict()["roles"][0]
 
@@ -221,6 +225,9 @@ def _with(path: list[Any], value: Any) -> dict[str, Any]:
         (["spec", "gang", "scheduleTimeoutSeconds"], 0, "greater than or equal to 1"),
         (["spec", "gang", "scheduleTimeoutSeconds"], 86401, "less than or equal to 86400"),
         (["metadata", "name"], "a" * 41, "at most 40 characters"),
+        (["metadata", "name"], "train.v2", "must be a DNS label"),
+        (["metadata", "name"], "2train", "must start with a letter"),
+        (["spec", "network", "leaderRole"], "chief", "must name one of spec.roles"),
         (["status", "phase"], "Exploded", "Input should be"),
         (["status", "conditions", 0, "status"], "Yes", "Input should be"),
         (["status", "conditions", 0, "reason"], "not a reason", "should match pattern"),
@@ -231,6 +238,38 @@ def _with(path: list[Any], value: Any) -> dict[str, Any]:
 def test_invalid_values_are_rejected(path: list[Any], value: Any, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         PodGroup.model_validate(_with(path, value))
+
+
+LONG_ROLE = [{"name": "w" * 20, "replicas": 1000, "template": {"spec": {"hostname": "w"}}}]
+
+
+# (group name, spec.network, spec.roles or None for BODY's) accepted
+@pytest.mark.parametrize(
+    ("name", "network", "roles"),
+    [
+        # no Service of its own: the name need not start with a letter
+        ("2train", {"headlessService": False}, None),
+        # the template names its hostname: the long member names are not hostnames
+        ("t" * 40, {}, LONG_ROLE),
+        ("train", {"leaderRole": "worker"}, None),
+    ],
+)
+def test_network_cases_that_are_accepted(name: str, network: dict[str, Any], roles: Any) -> None:
+    body = _with(["spec", "network"], network)
+    body["metadata"]["name"] = name
+    if roles is not None:
+        body["spec"]["roles"] = roles
+    PodGroup.model_validate(body)
+
+
+def test_member_hostnames_longer_than_a_dns_label_are_rejected() -> None:
+    body = _with(["spec", "roles"], [{"name": "w" * 20, "replicas": 1000, "template": {}}])
+    body["spec"]["network"] = {}
+    body["metadata"]["name"] = "t" * 40  # t...t-w...w-999: 65 characters
+    with pytest.raises(ValidationError, match="must be at most 63 characters"):
+        PodGroup.model_validate(body)
+    body["spec"]["roles"][0]["replicas"] = 10  # t...t-w...w-9: 63
+    PodGroup.model_validate(body)
 
 
 def test_role_without_template_is_rejected() -> None:

@@ -338,3 +338,30 @@ def test_transition_time_is_second_precision_utc() -> None:
     now = datetime(2025, 1, 2, 4, 5, 6, 789000, tzinfo=UTC)
     c = condition(compute([], now=now), READY)
     assert c.last_transition_time == datetime(2025, 1, 2, 4, 5, 6, tzinfo=UTC)
+
+
+# (spec.network, the Service's problem) -> ServiceReady (status, reason), or None: not reported
+@pytest.mark.parametrize(
+    ("network", "problem", "expected"),
+    [
+        ({}, None, ("True", "Owned")),
+        ({}, "a Service named train already exists", ("False", "ServiceConflict")),
+        ({"headlessService": False}, None, None),
+    ],
+)
+def test_service_condition(
+    network: dict[str, Any], problem: str | None, expected: tuple[str, str] | None
+) -> None:
+    spec = SPEC.model_copy(update={"network": SPEC.network.model_validate(network)})
+    status = compute_status(
+        group=GROUP,
+        spec=spec,
+        generation=1,
+        pods=members(),
+        previous=None,
+        create_error=None,
+        service_problem=problem,
+        now=T0,
+    )
+    found = [(c.status.value, c.reason) for c in status.conditions or [] if c.type == "ServiceReady"]
+    assert found == ([expected] if expected else [])

@@ -34,6 +34,7 @@ EXPECTED_RULES = {
     ("podgroup.dev", "podgroups/status"): {"patch"},
     ("", "pods"): {"get", "list", "watch", "create", "delete", "patch"},
     ("", "pods/resize"): {"patch"},
+    ("", "services"): {"get", "list", "watch", "create"},
     ("", "events"): {"create"},
     ("", "nodes"): {"get", "list", "watch"},
     ("metrics.k8s.io", "pods"): {"get", "list"},

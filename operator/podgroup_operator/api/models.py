@@ -12,6 +12,7 @@ Python fields are snake_case; the wire format is camelCase. Parse a body with
 from __future__ import annotations
 
 import enum
+import re
 from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, WithJsonSchema, model_validator
@@ -36,6 +37,30 @@ GROUP_NAME_MESSAGE = (
     f"PodGroup name must be at most {MAX_GROUP_NAME} characters so member pod names "
     "<name>-<role>-<index> stay valid"
 )
+# Members get hostname <name>-<role>-<index> (a DNS label: at most 63 characters) and
+# subdomain <name>; the headless Service is named <name> (a DNS-1035 label: starts with a letter).
+MAX_HOSTNAME = 63
+DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+GROUP_LABEL_NAME_RULE = f"self.metadata.name.matches('{DNS1123_LABEL}')"
+GROUP_LABEL_NAME_MESSAGE = (
+    "metadata.name must be a DNS label (lowercase letters, digits and '-', no dots): members get "
+    "the subdomain <name>"
+)
+SERVICE_NAME_RULE = f"!self.spec.network.headlessService || self.metadata.name.matches('{DNS1035_LABEL}')"
+SERVICE_NAME_MESSAGE = (
+    "metadata.name must start with a letter to name the group's headless Service; or set "
+    "spec.network.headlessService: false and bring your own"
+)
+HOSTNAME_RULE = (
+    "self.spec.roles.all(r, (has(r.template.spec) && has(r.template.spec.hostname)) || "
+    f"size(self.metadata.name) + size(r.name) + size(string(r.replicas - 1)) + 2 <= {MAX_HOSTNAME})"
+)
+HOSTNAME_MESSAGE = (
+    f"member hostnames <metadata.name>-<spec.roles[].name>-<index> must be at most {MAX_HOSTNAME} "
+    "characters (a DNS label): shorten the group or role name, or set the template's hostname"
+)
+LEADER_ROLE_RULE = "!has(self.network.leaderRole) || self.roles.exists(r, r.name == self.network.leaderRole)"
+LEADER_ROLE_MESSAGE = "spec.network.leaderRole must name one of spec.roles"
 MIN_AVAILABLE_RULE = "!has(self.minAvailable) || self.minAvailable <= self.replicas"
 MIN_AVAILABLE_MESSAGE = "minAvailable must not exceed replicas"
 
@@ -107,8 +132,36 @@ class Gang(ApiModel):
     )
 
 
+class Network(ApiModel):
+    """How members find each other: stable DNS names, a headless Service, the leader's address."""
+
+    headless_service: bool = Field(
+        default=True,
+        description=(
+            "Create a headless Service named as the group (clusterIP None, publishNotReadyAddresses), "
+            "selecting its members and owned by the PodGroup, so <pod>.<group> resolves to each member. "
+            "false: bring your own Service of that name. Defaults to true."
+        ),
+    )
+    leader_role: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ROLE_NAME,
+        description=(
+            "The role whose member 0 is the leader: PODGROUP_LEADER_ADDRESS is its DNS name. "
+            "Defaults to the first role."
+        ),
+    )
+
+
 class PodGroupSpec(ApiModel):
     """Desired state of a PodGroup."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [{"rule": LEADER_ROLE_RULE, "message": LEADER_ROLE_MESSAGE}]
+        }
+    )
 
     roles: list[Role] = Field(
         min_length=1,
@@ -132,6 +185,23 @@ class PodGroupSpec(ApiModel):
         description="Automatic in-place vertical resizing of the members.",
         json_schema_extra={"default": {}},
     )
+    network: Network = Field(
+        default_factory=Network,
+        description="Stable member names, the headless Service and the leader's address.",
+        json_schema_extra={"default": {}},
+    )
+
+    @model_validator(mode="after")
+    def _leader_role_exists(self) -> Self:
+        leader = self.network.leader_role
+        if leader is not None and leader not in {r.name for r in self.roles}:
+            raise ValueError(LEADER_ROLE_MESSAGE)
+        return self
+
+    @property
+    def leader_role(self) -> str:
+        """network.leaderRole with its default (the first role) applied."""
+        return self.network.leader_role or self.roles[0].name
 
 
 class Phase(enum.StrEnum):
@@ -259,7 +329,12 @@ class PodGroup(ApiModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "x-kubernetes-validations": [{"rule": GROUP_NAME_RULE, "message": GROUP_NAME_MESSAGE}]
+            "x-kubernetes-validations": [
+                {"rule": GROUP_NAME_RULE, "message": GROUP_NAME_MESSAGE},
+                {"rule": GROUP_LABEL_NAME_RULE, "message": GROUP_LABEL_NAME_MESSAGE},
+                {"rule": SERVICE_NAME_RULE, "message": SERVICE_NAME_MESSAGE},
+                {"rule": HOSTNAME_RULE, "message": HOSTNAME_MESSAGE},
+            ]
         }
     )
 
@@ -275,6 +350,17 @@ class PodGroup(ApiModel):
     @model_validator(mode="after")
     def _name_fits_pod_names(self) -> Self:
         name = self.metadata.get("name")
-        if isinstance(name, str) and len(name) > MAX_GROUP_NAME:
+        if not isinstance(name, str):
+            return self
+        if len(name) > MAX_GROUP_NAME:
             raise ValueError(GROUP_NAME_MESSAGE)
+        if not re.match(DNS1123_LABEL, name):
+            raise ValueError(GROUP_LABEL_NAME_MESSAGE)
+        if self.spec.network.headless_service and not re.match(DNS1035_LABEL, name):
+            raise ValueError(SERVICE_NAME_MESSAGE)
+        for role in self.spec.roles:
+            if "hostname" in (role.template.get("spec") or {}):
+                continue
+            if len(name) + len(role.name) + len(str(role.replicas - 1)) + 2 > MAX_HOSTNAME:
+                raise ValueError(HOSTNAME_MESSAGE)
         return self

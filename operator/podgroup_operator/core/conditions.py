@@ -16,6 +16,8 @@ RESTARTING = "Restarting"
 RESIZING = "Resizing"
 RESIZE_INFEASIBLE = "ResizeInfeasible"
 FAILED = "Failed"
+# True while the group's headless Service is its own (members resolve by name).
+SERVICE_READY = "ServiceReady"
 # True while at least the gang's minimum of members is Running and Ready (a runtime signal,
 # not only "initially scheduled").
 GANG_READY = "GangReady"

@@ -28,3 +28,8 @@ HANDLED_FAILURES_ANNOTATION = f"{API_GROUP}/handled-failures"
 # podgroup.dev/restart-image.<container>: a second reference to the container's image, for
 # in-place restarts where the runtime reports no digest (e.g. images imported, not pulled).
 RESTART_IMAGE_ANNOTATION_PREFIX = f"{API_GROUP}/restart-image."
+# The group's current size and the member's role size, kept current on every member (a scale
+# patches them): unlike PODGROUP_WORLD_SIZE in the environment, which is fixed when the pod is
+# created, a downward-API volume of these annotations updates in place.
+WORLD_SIZE_ANNOTATION = f"{API_GROUP}/world-size"
+ROLE_SIZE_ANNOTATION = f"{API_GROUP}/role-size"

@@ -18,6 +18,7 @@ from podgroup_operator.core.labels import (
 )
 from podgroup_operator.core.members import Member
 from podgroup_operator.core.native_restart import with_native_rules
+from podgroup_operator.core.network import Identity, with_identity
 
 
 def template_hash(template: dict[str, Any]) -> str:
@@ -35,12 +36,16 @@ def member_pod(
     restart_generation: int = 0,
     native_policy: FailurePolicy | None = None,
     restart_all: bool = False,
+    identity: Identity | None = None,
 ) -> dict[str, Any]:
     """A pod owned by the PodGroup (garbage-collected with it), labelled with its role and index.
     With native_policy, its containers carry the kubelet's restart rules for what of the policy
-    they can express (restart_all: its nodes run RestartAllContainers)."""
+    they can express (restart_all: its nodes run RestartAllContainers). With identity, it gets
+    its stable DNS name (hostname, subdomain) and the PODGROUP_* variables (core/network.py)."""
     meta = template.get("metadata") or {}
     spec = copy.deepcopy(template.get("spec") or {})
+    if identity is not None:
+        spec = with_identity(spec, group, member.name, identity)
     if native_policy is not None:
         spec = with_native_rules(spec, native_policy, restart_all=restart_all)
     if gates:
@@ -53,6 +58,8 @@ def member_pod(
         INDEX_LABEL: str(member.index),
     }
     annotations = {**(meta.get("annotations") or {}), TEMPLATE_HASH_ANNOTATION: template_hash(template)}
+    if identity is not None:
+        annotations.update(identity.size_annotations())
     if restart_generation:
         # A member created after group restarts starts in the current generation.
         annotations[RESTART_GENERATION_ANNOTATION] = str(restart_generation)

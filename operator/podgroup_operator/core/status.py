@@ -16,6 +16,7 @@ from podgroup_operator.core.conditions import (
     RESIZE_INFEASIBLE,
     RESIZING,
     RESTARTING,
+    SERVICE_READY,
     set_condition,
 )
 from podgroup_operator.core.gang_state import gang_minimum, is_admitted
@@ -79,6 +80,7 @@ def compute_status(
     resize: ResizeStatus | None = None,
     resizing: str | None = None,
     resize_infeasible: str | None = None,
+    service_problem: str | None = None,
     now: datetime,
 ) -> PodGroupStatus:
     """Status from observation only, so a restarted operator computes the same one.
@@ -89,7 +91,8 @@ def compute_status(
     gang is not admitted yet. The failure-policy record (restarts, restartGeneration,
     lastFailure, actions) is carried over from `previous`; `restarting` says why the group is
     restarting, when it is. `resize` is the resizer's status; `resizing` and `resize_infeasible`
-    say what it is doing and what the nodes cannot give.
+    say what it is doing and what the nodes cannot give. `service_problem` is why the group's
+    headless Service is not its own (spec.network.headlessService), if it is not.
     """
     wanted = {m.name for m in desired_members(group, spec)}
     members = [p for p in pods if p.name in wanted]
@@ -185,6 +188,16 @@ def compute_status(
             status=restarting is not None,
             reason="Restarting" if restarting else "Recovered",
             message=restarting or f"recovered from {last.reason} of pod {last.pod} ({last.action})",
+            generation=generation,
+            now=now,
+        )
+    if spec.network.headless_service:
+        conditions = set_condition(
+            conditions,
+            type=SERVICE_READY,
+            status=service_problem is None,
+            reason="ServiceConflict" if service_problem else "Owned",
+            message=service_problem or f"headless Service {group} selects the members",
             generation=generation,
             now=now,
         )

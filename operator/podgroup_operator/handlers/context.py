@@ -45,6 +45,9 @@ class OperatorContext:
     usage: UsageSource | None = None
     resize_usage: dict[tuple[str, str, str, str | None], RoleUsage] = field(default_factory=dict)
     resize_checkpointed: dict[GroupKey, datetime] = field(default_factory=dict)
+    # What the last look at each group's Service found: (group uid, why it is not the group's
+    # own, or None). Forgotten when a Service of that name is deleted, so it is looked at again.
+    services: dict[GroupKey, tuple[str, str | None]] = field(default_factory=dict)
 
     def group(self, key: GroupKey) -> ObservedGroup | None:
         store = self.groups.get(key)

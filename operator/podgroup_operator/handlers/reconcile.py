@@ -11,11 +11,13 @@ from podgroup_operator.core.conditions import Event, transition_events
 from podgroup_operator.core.gang_state import after_rollback, timed_out_release
 from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.members import MemberPlan, plan_members
+from podgroup_operator.core.network import identity
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.pods import member_pod
 from podgroup_operator.core.status import compute_status
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
 from podgroup_operator.handlers.failures import group_failed, handle_failures, native_restart
+from podgroup_operator.handlers.network import reconcile_service, update_sizes
 from podgroup_operator.handlers.resize import ResizeOutcome, reconcile_resize
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import GANG_ROLLBACKS
@@ -92,6 +94,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     # A failed group is terminal: its stopped members are kept, and nothing is recreated.
     plan = plan_members(name, group.uid, spec, pods) if not group_failed(previous) else MemberPlan((), ())
     templates = {role.name: role.template for role in spec.roles}
+    service_problem = await reconcile_service(ctx, group, spec)
     results = await asyncio.gather(
         *(
             ctx.writer.create_pod(
@@ -104,6 +107,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
                     gates=(GANG_GATE,),
                     restart_generation=(previous.restart_generation or 0) if previous else 0,
                     **native_restart(ctx, spec.failure_policy, templates[m.role]),
+                    identity=identity(name, namespace, spec, m, ctx.config.cluster_domain),
                 ),
             )
             for m in plan.create
@@ -112,6 +116,8 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     refusals = [f"pod {m.name}: {err}" for m, err in zip(plan.create, results, strict=True) if err]
     uids = {p.name: p.uid for p in pods}
     await asyncio.gather(*(ctx.writer.delete_pod(namespace, n, uids[n]) for n in plan.delete))
+    if not group_failed(previous):
+        await update_sizes(ctx, group, spec, pods, set(plan.delete))
 
     status = compute_status(
         group=name,
@@ -127,6 +133,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         resize=resize.status,
         resizing=resize.resizing,
         resize_infeasible=resize.infeasible,
+        service_problem=service_problem,
         now=now,
     )
     wire = status.to_dict()

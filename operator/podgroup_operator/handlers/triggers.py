@@ -21,6 +21,7 @@ async def podgroup_changed(namespace: str | None, name: str, type: str, memo: ko
         memo.ctx.last_status.pop(key, None)
         memo.ctx.waiting.pop(key, None)
         memo.ctx.resize_checkpointed.pop(key, None)
+        memo.ctx.services.pop(key, None)
         for usage_key in [k for k in memo.ctx.resize_usage if k[:2] == key]:
             del memo.ctx.resize_usage[usage_key]
     else:
@@ -48,6 +49,15 @@ def running_but_hurt(status: kopf.Status) -> bool:
     return status.get("phase") == "Running" and any(
         not (cs.get("state") or {}).get("running") for cs in status.get("containerStatuses") or []
     )
+
+
+@kopf.on.event("services")
+async def service_changed(namespace: str | None, name: str, type: str, memo: kopf.Memo, **_: Any) -> None:
+    """A group's Service named as the group, deleted (by a user, or a foreign one going away):
+    the group looks again and creates its own. Services are named as their groups."""
+    key = (namespace or "", name)
+    if type == "DELETED" and memo.ctx.services.pop(key, None) is not None:
+        memo.ctx.queue.add(key)
 
 
 @kopf.on.event("nodes")

@@ -70,6 +70,37 @@ class ClusterWriter:
             raise
         return None
 
+    async def ensure_service(self, namespace: str, body: dict[str, Any], owner_uid: str) -> str | None:
+        """Create the group's Service unless it exists. Returns None when a Service of that name
+        is ours afterwards, else why not: a Service someone else owns (never taken over or
+        deleted) or the API server's refusal."""
+        name = body["metadata"]["name"]
+        API_WRITES.labels("create", "services").inc()
+        try:
+            async with self._pods:
+                await self._core.create_namespaced_service(namespace, body)  # type: ignore[arg-type]
+            return None
+        except ApiException as exc:
+            if exc.status in (400, 403, 404, 422):
+                return f"could not create Service {name}: {api_message(exc)}"
+            if exc.status != 409:
+                raise
+        try:
+            existing = await self._core.read_namespaced_service(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:  # deleted meanwhile: the next reconcile creates it
+                return f"Service {name} was deleted while being checked"
+            raise
+        owners = existing.metadata.owner_references or []
+        if any(o.uid == owner_uid for o in owners):
+            return None
+        by = ", ".join(f"{o.kind} {o.name}" for o in owners) or "no owner"
+        return (
+            f"a Service named {name} already exists in {namespace} and is not this PodGroup's "
+            f"({by}); it is left alone: members resolve by name only if it selects them "
+            "(spec.network.headlessService: false says it is brought on purpose)"
+        )
+
     async def delete_pod(self, namespace: str, name: str, uid: str) -> None:
         """Delete exactly the pod observed (uid precondition): never a newer pod of the same name."""
         API_WRITES.labels("delete", "pods").inc()

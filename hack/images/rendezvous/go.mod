@@ -1,0 +1,3 @@
+module podgroup.dev/rendezvous
+
+go 1.22

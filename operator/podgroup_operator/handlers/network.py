@@ -1,0 +1,40 @@
+"""The group's headless Service: created once per group, then only looked at again when a
+Service of that name is deleted (handlers/triggers.py), so a reconcile costs no Service write."""
+
+from __future__ import annotations
+
+import asyncio
+
+from podgroup_operator.api.models import PodGroupSpec
+from podgroup_operator.core.network import headless_service, stale_sizes
+from podgroup_operator.core.observed import ObservedPod
+from podgroup_operator.handlers.context import OperatorContext
+from podgroup_operator.k8s.adapter import GroupRef
+
+
+async def reconcile_service(ctx: OperatorContext, group: GroupRef, spec: PodGroupSpec) -> str | None:
+    """Why the group's Service is not its own, or None (it is, or the group brings its own)."""
+    if not spec.network.headless_service:
+        return None
+    key = (group.namespace, group.name)
+    known = ctx.services.get(key)
+    if known is not None and known[0] == group.uid:
+        return known[1]
+    problem = await ctx.writer.ensure_service(
+        group.namespace, headless_service(group.name, group.uid, group.namespace), group.uid
+    )
+    ctx.services[key] = (group.uid, problem)
+    return problem
+
+
+async def update_sizes(
+    ctx: OperatorContext, group: GroupRef, spec: PodGroupSpec, pods: list[ObservedPod], leaving: set[str]
+) -> None:
+    """After a scale, the members that stay carry the new sizes in their annotations."""
+    patches = [p for p in stale_sizes(spec, pods, group.uid) if p.pod not in leaving]
+    await asyncio.gather(
+        *(
+            ctx.writer.patch_pod(group.namespace, p.pod, p.uid, {"metadata": {"annotations": p.annotations}})
+            for p in patches
+        )
+    )
