@@ -6,18 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
 from podgroup_operator.config import Config
-from podgroup_operator.core.gang import GangRequest, GroupKey, Verdict, plan_admissions
+from podgroup_operator.core.gang import GangRequest, GroupKey, Verdict, plan_steps
 from podgroup_operator.core.gang_state import gang_request
 from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import HOSTNAME_LABEL, free_capacity
 from podgroup_operator.handlers.context import OperatorContext
-from podgroup_operator.metrics import GANG_ADMISSION_WAIT, GANG_RELEASE_LATENCY, GANGS_WAITING
+from podgroup_operator.metrics import (
+    GANG_ADMISSION_WAIT,
+    GANG_PLANNING_SECONDS,
+    GANG_RELEASE_LATENCY,
+    GANGS_WAITING,
+)
+from podgroup_operator.runtime.slices import run_in_slices
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +120,14 @@ class GangAdmitter:
         nodes = [n for store in self._ctx.nodes.values() for n in store]
         free = free_capacity(nodes, self._reservations())
         gangs = self._waiting_gangs(now)
-        verdicts = plan_admissions(
-            nodes, free, gangs, now=now, starvation_seconds=self._config.gang_starvation_seconds
+        # In slices: a pass over thousands of gangs must not hold up the watches, the lease
+        # renewal or the health checks that share this loop. The snapshot above is the pass's
+        # own (fresh lists and dicts), so what the indexes learn meanwhile waits for the next.
+        started = time.perf_counter()
+        verdicts = await run_in_slices(
+            plan_steps(nodes, free, gangs, now=now, starvation_seconds=self._config.gang_starvation_seconds)
         )
+        GANG_PLANNING_SECONDS.observe(time.perf_counter() - started)
         by_key = {g.key: g for g in gangs}
         waiting = 0
         releases = []
@@ -149,6 +161,7 @@ class GangAdmitter:
                 pin_hostname=pin,
                 remaining_gates=[g for g in pod.scheduling_gates if g != GANG_GATE],
                 admitted_at=decided,
+                topology_domain=verdict.domain,
             )
 
         placements = list(verdict.placements.items())

@@ -25,12 +25,17 @@ logger = logging.getLogger(__name__)
 
 
 def _gang_record(previous: GangStatus | None, pods: list[ObservedPod]) -> GangStatus | None:
-    """Carry the admission record forward; the release time is read off the members."""
-    released = [p.admitted_at for p in pods if p.released and p.admitted_at is not None]
+    """Carry the admission record forward; the release time and the topology domain chosen
+    are read off the members (the latest release's domain)."""
+    released = sorted(
+        (p.admitted_at, p.topology_domain or "") for p in pods if p.released and p.admitted_at is not None
+    )
     if not released:
         return previous
     record = previous or GangStatus()
-    return record.model_copy(update={"admitted_time": min(released)})
+    return record.model_copy(
+        update={"admitted_time": released[0][0], "topology_domain": released[-1][1] or None}
+    )
 
 
 async def _roll_back(
