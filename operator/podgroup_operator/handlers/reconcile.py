@@ -8,6 +8,7 @@ from typing import Any
 
 from podgroup_operator.api.models import GangStatus, PodGroupSpec, PodGroupStatus
 from podgroup_operator.core.conditions import Event, transition_events
+from podgroup_operator.core.creation import creation_batch
 from podgroup_operator.core.gang_state import after_rollback, timed_out_release
 from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.members import MemberPlan, plan_members
@@ -96,6 +97,13 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     )
     # A failed group is terminal: its stopped members are kept, and nothing is recreated.
     plan = plan_members(name, group.uid, spec, pods) if not group_failed(previous) else MemberPlan((), ())
+    batch = creation_batch(
+        plan.create,
+        {p.name for p in pods},
+        ctx.created.get(key, {}),
+        now=now,
+        limit=ctx.config.max_creates_per_reconcile,
+    )
     templates = {role.name: role.template for role in spec.roles}
     results = await asyncio.gather(
         *(
@@ -111,10 +119,18 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
                     **native_restart(ctx, spec.failure_policy, templates[m.role]),
                 ),
             )
-            for m in plan.create
+            for m in batch.create
         )
     )
-    refusals = [f"pod {m.name}: {err}" for m, err in zip(plan.create, results, strict=True) if err]
+    pending = {
+        **batch.pending,
+        **{m.name: now for m, err in zip(batch.create, results, strict=True) if not err},
+    }
+    if pending:
+        ctx.created[key] = pending
+    else:
+        ctx.created.pop(key, None)
+    refusals = [f"pod {m.name}: {err}" for m, err in zip(batch.create, results, strict=True) if err]
     uids = {p.name: p.uid for p in pods}
     await asyncio.gather(*(ctx.writer.delete_pod(namespace, n, uids[n]) for n in plan.delete))
 
@@ -143,7 +159,9 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
             await ctx.writer.post_event(group, event, ctx.clock())
     if refusals:
         raise RetryLater(refusals[0])
-    requeues = (_next_timeout_check(spec, pods, now), failures.requeue, resize.requeue)
+    # More members to create: again at once, behind the groups already waiting (their turn).
+    more = 0.0 if batch.more else None
+    requeues = (_next_timeout_check(spec, pods, now), failures.requeue, resize.requeue, more)
     return min((t for t in requeues if t is not None), default=None)
 
 
