@@ -149,9 +149,9 @@ def domain_set(views: Mapping[str, View]) -> Buckets[str]:
 class CapacityIndex:
     """Free vectors of the nodes (by index in name order) and the views over them."""
 
-    def __init__(self, free: Sequence[Vector | None]) -> None:
+    def __init__(self, free: Sequence[Vector | None], width: int) -> None:
         self.free: list[Vector | None] = list(free)
-        self.width = len(next((v for v in free if v is not None), ()))
+        self.width = width  # the number of resource axes
         self._views: dict[object, View] = {}
         self._node_views: list[list[View]] = [[] for _ in free]
         self.undo: list[tuple[int, Vector]] = []

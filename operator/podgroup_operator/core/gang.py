@@ -121,7 +121,7 @@ class _Planner:
             names.update(res)
         self.axes = ResourceAxes(names)
         self._free_source = free
-        self.now = CapacityIndex([])
+        self.now = CapacityIndex([], len(self.axes.names))
         self._empty: CapacityIndex | None = None
         self._constraints: dict[str, Constraints] = {}
         self._ckeys: dict[int, str] = {}
@@ -160,7 +160,7 @@ class _Planner:
             chunk = self.nodes[start : start + _CHUNK]
             vectors += [self.axes.capacity(free[n.name]) if n.name in free else None for n in chunk]
             yield
-        self.now = CapacityIndex(vectors)
+        self.now = CapacityIndex(vectors, len(self.axes.names))
         seen = 0
         for gang in gangs:
             for m in gang.members:
@@ -245,7 +245,8 @@ class _Planner:
                 [
                     self.axes.capacity(n.allocatable) if n.name in self._free_source else None
                     for n in self.nodes
-                ]
+                ],
+                len(self.axes.names),
             )
         return self._empty
 
