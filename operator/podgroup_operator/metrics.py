@@ -30,7 +30,8 @@ GANGS_WAITING = Gauge(
 )
 GANG_PLANNING_SECONDS = Histogram(
     "podgroup_gang_planning_seconds",
-    "Duration of one gang planning pass (plan_admissions), run off the event loop.",
+    "Wall time of one gang planning pass that had gangs to plan (snapshot, then plan_steps in 5 ms "
+    "slices on the event loop).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,
 )

@@ -24,9 +24,16 @@ from podgroup_operator.metrics import (
     GANG_RELEASE_LATENCY,
     GANGS_WAITING,
 )
-from podgroup_operator.runtime.slices import run_in_slices
+from podgroup_operator.runtime.slices import SliceClock, run_in_slices
 
 logger = logging.getLogger(__name__)
+
+# After a pass that cost C seconds of the loop, the next one starts no sooner than
+# PAUSE_FACTOR x C later (at most MAX_PAUSE): planning takes at most a quarter of the loop, however
+# many pod events arrive. Without it, a pass on every event burst of a 1000-node cluster kept a
+# core busy, and the API server, kube-scheduler and the operator's own writes starved for it.
+PAUSE_FACTOR = 3.0
+MAX_PAUSE = 1.0
 
 
 def _add(total: dict[str, Decimal], extra: Mapping[str, Decimal]) -> None:
@@ -66,10 +73,12 @@ class GangAdmitter:
             await asyncio.sleep(self._config.admission_debounce_seconds)
             self._wake.clear()
             try:
-                await self.admit_once()
+                cost = await self.admit_once()
             except Exception:
                 logger.exception("gang admission pass failed; retrying")
                 self._wake_at(1.0)
+                continue
+            await asyncio.sleep(min(MAX_PAUSE, PAUSE_FACTOR * cost))
 
     def _wake_at(self, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -115,17 +124,26 @@ class GangAdmitter:
                 gangs.append(request)
         return gangs
 
-    async def admit_once(self) -> None:
+    async def admit_once(self) -> float:
+        """One pass; returns the seconds of the event loop it took (its planning slices and the
+        snapshot, not the waits between slices nor the releases)."""
         ctx, now = self._ctx, self._ctx.clock()
-        nodes = [n for store in self._ctx.nodes.values() for n in store]
-        free = free_capacity(nodes, self._reservations())
+        started = time.perf_counter()
+        used = self._reservations()
         gangs = self._waiting_gangs(now)
+        if not gangs:  # most passes on a busy cluster: pods bound or running, nothing waits
+            GANGS_WAITING.set(0)
+            return time.perf_counter() - started
+        nodes = [n for store in self._ctx.nodes.values() for n in store]
+        free = free_capacity(nodes, used)
         # In slices: a pass over thousands of gangs must not hold up the watches, the lease
         # renewal or the health checks that share this loop. The snapshot above is the pass's
         # own (fresh lists and dicts), so what the indexes learn meanwhile waits for the next.
-        started = time.perf_counter()
+        clock = SliceClock()
+        clock.busy = time.perf_counter() - started
         verdicts = await run_in_slices(
-            plan_steps(nodes, free, gangs, now=now, starvation_seconds=self._config.gang_starvation_seconds)
+            plan_steps(nodes, free, gangs, now=now, starvation_seconds=self._config.gang_starvation_seconds),
+            clock=clock,
         )
         GANG_PLANNING_SECONDS.observe(time.perf_counter() - started)
         by_key = {g.key: g for g in gangs}
@@ -142,6 +160,7 @@ class GangAdmitter:
                 ctx.queue.add(verdict.key)  # the group's status says why it waits
         GANGS_WAITING.set(waiting)
         await asyncio.gather(*releases)
+        return clock.busy
 
     async def _release(self, verdict: Verdict, gang: GangRequest, decided: datetime) -> None:
         namespace = verdict.key[0]
