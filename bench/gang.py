@@ -1,11 +1,18 @@
 """bench/gang: gang admission against plain kube-scheduler, in the same run.
 
-100 fake kwok nodes; 100 PodGroups x 8 pods through the operator, against the same 800 pods
-created without gates. Prints the ratio of the times from creation to all pods bound, the
-operator's CPU seconds and peak RSS, release latency, API writes per gang and per admitted
-pod, and the 429s the API server answered. Needs a running local cluster (make cluster-up).
+1000 fake kwok nodes of 32 CPU; 100 PodGroups x 8 pods through the operator, against the same
+800 pods created without gates. Prints the ratio of the times from creation to all pods bound,
+the operator's CPU seconds and peak RSS, release latency, API writes per gang and per admitted
+pod, the 429s the API server answered, and the operator's event-loop lag (p99, max).
 
-    python -m bench.gang [--nodes 100] [--gangs 100] [--size 8]
+Then, with a fresh operator (--behind): 300 gangs that can never fit (members of 40 CPU) are
+applied and their members created (the creation rate is printed); then a group of 2000 such
+members and, right behind it, a 4-pod gang that fits: the seconds until the small gang is
+bound (goal <= 5 s). Last, plain pods bound to the nodes and more waiting gangs bring the
+cluster to 10,000 pods, half of them members: the operator's RSS (goal <= 400 MiB).
+Needs a running local cluster (make cluster-up).
+
+    python -m bench.gang [--nodes 1000] [--gangs 100] [--size 8] [--behind 300] [--pods 10000]
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from bench.common import MeasuredOperator, api, apiserver_429s, histogram_quanti
 GROUP, VERSION, PLURAL = "podgroup.dev", "v1alpha1", "podgroups"
 
 
-def pod_spec(pool: str) -> dict:
+def pod_spec(pool: str, cpu: str = "1", memory: str = "1Gi") -> dict:
     return {
         "nodeSelector": {"bench-pool": pool},
         "containers": [
@@ -29,15 +36,25 @@ def pod_spec(pool: str) -> dict:
                 "name": "main",
                 "image": "registry.local/tools:1.0",
                 "command": ["sleep", "3600"],
-                "resources": {"requests": {"cpu": "1", "memory": "1Gi"}},
+                "resources": {"requests": {"cpu": cpu, "memory": memory}},
             }
         ],
     }
 
 
+def group_body(name: str, pool: str, size: int, cpu: str = "1", roles: int = 1) -> dict:
+    spec = {"spec": pod_spec(pool, cpu=cpu, memory="1Gi" if cpu != "40" else "64Mi")}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "PodGroup",
+        "metadata": {"name": name},
+        "spec": {"roles": [{"name": f"r{r}", "replicas": size, "template": spec} for r in range(roles)]},
+    }
+
+
 def make_nodes(core: client.CoreV1Api, pool: str, count: int) -> list[str]:
     names = [f"{pool}-{i}" for i in range(count)]
-    capacity = {"cpu": "16", "memory": "64Gi", "pods": "110"}
+    capacity = {"cpu": "32", "memory": "128Gi", "pods": "110"}
 
     def create(name: str) -> None:
         core.create_node(
@@ -99,15 +116,7 @@ def run_operator(
     try:
         wait_until(lambda: _metrics_up(op), 60, what="operator metrics endpoint")
         cpu_before = op.cpu_seconds()
-        bodies = [
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "PodGroup",
-                "metadata": {"name": f"g{g}"},
-                "spec": {"roles": [{"name": "w", "replicas": size, "template": {"spec": pod_spec(pool)}}]},
-            }
-            for g in range(gangs)
-        ]
+        bodies = [group_body(f"g{g}", pool, size) for g in range(gangs)]
         start = time.monotonic()
         parallel(lambda b: custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, b), bodies)
         wait_until(lambda: bound_count(core, ns) == gangs * size, 600, interval=0.5, what="gang pods bound")
@@ -121,6 +130,89 @@ def run_operator(
     return elapsed, metrics, cpu, rss
 
 
+def member_count(core: client.CoreV1Api, namespace: str) -> int:
+    return len(core.list_namespaced_pod(namespace, label_selector="podgroup.dev/name").items)
+
+
+def run_behind(
+    api_client: client.ApiClient, pool: str, nodes: list[str], waiting: int, total_pods: int
+) -> dict[str, float]:
+    """Waiting gangs, a wide group, a small gang behind them; then memory at total_pods."""
+    core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
+    ns = f"bench-behind-{uuid.uuid4().hex[:6]}"
+    plain_ns = f"bench-bound-{uuid.uuid4().hex[:6]}"
+    for n in (ns, plain_ns):
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=n)))
+        wait_until(
+            lambda n=n: bool(core.list_namespaced_service_account(n).items), 60, what="service account"
+        )
+    op = MeasuredOperator(metrics_port=18081, log_name="operator-bench-behind")
+    out: dict[str, float] = {}
+
+    def create_groups(bodies: list[dict]) -> None:
+        parallel(lambda b: custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, b), bodies)
+
+    try:
+        wait_until(lambda: _metrics_up(op), 60, what="operator metrics endpoint")
+        never = [group_body(f"huge-{i:04d}", pool, 8, cpu="40") for i in range(waiting)]
+        start = time.monotonic()
+        create_groups(never)
+        wait_until(lambda: member_count(core, ns) == 8 * waiting, 600, interval=0.5, what="waiting members")
+        out["created"] = 8 * waiting
+        out["creation_seconds"] = time.monotonic() - start
+
+        # A group of 2000 members that never fits, and right behind it a small gang that fits.
+        create_groups([group_body("wide", pool, 1000, cpu="40", roles=2)])
+        start = time.monotonic()
+        create_groups([group_body("small", pool, 4)])
+        small = "podgroup.dev/name=small"
+        wait_until(
+            lambda: (
+                sum(1 for p in core.list_namespaced_pod(ns, label_selector=small).items if p.spec.node_name)
+                == 4
+            ),
+            300,
+            interval=0.1,
+            what="the small gang bound",
+        )
+        out["small_bound_seconds"] = time.monotonic() - start
+        wait_until(lambda: member_count(core, ns) == 8 * waiting + 2004, 600, interval=1, what="wide members")
+
+        # Memory: plain pods bound to the nodes (no scheduler), more waiting gangs, to total_pods.
+        members = 8 * waiting + 2004
+        plain = total_pods // 2
+        extra = max(0, (total_pods - plain - members) // 8)
+        create_groups([group_body(f"more-{i:04d}", pool, 8, cpu="40") for i in range(extra)])
+        bound_bodies = [
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"bound-{i}"},
+                "spec": {**pod_spec(pool, cpu="100m", memory="64Mi"), "nodeName": nodes[i % len(nodes)]},
+            }
+            for i in range(plain)
+        ]
+        parallel(lambda b: core.create_namespaced_pod(plain_ns, b), bound_bodies)
+        members += 8 * extra
+        wait_until(lambda: member_count(core, ns) == members, 900, interval=2, what="all members")
+        time.sleep(15)  # the operator's indexes take in the last events
+        out["pods"] = members + plain
+        out["members"] = members
+        out["rss"], out["peak_rss"] = op.rss_mib(), op.peak_rss_mib()
+        m = op.metrics()
+        out["lag_p99"] = histogram_quantile(m, "podgroup_event_loop_lag_seconds", 0.99)
+        out["lag_max"] = m.get("podgroup_event_loop_lag_max_seconds", float("nan"))
+        out["planning_p99"] = histogram_quantile(m, "podgroup_gang_planning_seconds", 0.99)
+        out["passes"] = m.get("podgroup_gang_planning_seconds_count", 0)
+    finally:
+        op.stop()
+    for n in (ns, plain_ns):
+        core.delete_namespace(n)
+    for n in (ns, plain_ns):
+        wait_until(lambda n=n: not core.list_namespaced_pod(n).items, 600, interval=2, what="bench pods gone")
+    return out
+
+
 def _metrics_up(op: MeasuredOperator) -> bool:
     try:
         op.metrics()
@@ -131,9 +223,13 @@ def _metrics_up(op: MeasuredOperator) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--gangs", type=int, default=100)
     parser.add_argument("--size", type=int, default=8)
+    parser.add_argument(
+        "--behind", type=int, default=300, help="waiting gangs ahead of the small one (0: skip)"
+    )
+    parser.add_argument("--pods", type=int, default=10_000, help="pods in the cluster for the memory figure")
     args = parser.parse_args()
     api_client = api()
     core = client.CoreV1Api(api_client)
@@ -144,6 +240,7 @@ def main() -> None:
         plain = run_plain(core, pool, args.gangs, args.size)
         gang, m, cpu, rss = run_operator(api_client, pool, args.gangs, args.size)
         throttled = apiserver_429s() - throttled_before
+        behind = run_behind(api_client, pool, nodes, args.behind, args.pods) if args.behind else None
     finally:
         parallel(core.delete_node, nodes)
 
@@ -157,7 +254,7 @@ def main() -> None:
     print(f"bench/gang: {args.nodes} nodes, {args.gangs} gangs x {args.size} pods ({pods} pods)")
     print(f"  plain kube-scheduler, no gates: {plain:7.2f} s to all bound")
     print(f"  podgroup-operator gangs:        {gang:7.2f} s to all bound")
-    print(f"  ratio operator / plain:         {gang / plain:7.2f}   (goal <= 1.5)")
+    print(f"  ratio operator / plain:         {gang / plain:7.2f}   (goal <= 1.2)")
     print(f"  operator CPU: {cpu:.1f} s   peak RSS: {rss:.0f} MiB")
     p99 = histogram_quantile(m, "podgroup_gang_release_seconds", 0.99)
     mean = m.get("podgroup_gang_release_seconds_sum", 0) / max(
@@ -173,6 +270,29 @@ def main() -> None:
         f"status writes per group: {status / args.gangs:.1f}"
     )
     print(f"  HTTP 429 answered by the API server during the run: {throttled:.0f}")
+    lag_p99 = histogram_quantile(m, "podgroup_event_loop_lag_seconds", 0.99)
+    lag_max = m.get("podgroup_event_loop_lag_max_seconds", float("nan"))
+    print(f"  event-loop lag: p99 <= {lag_p99} s, max {lag_max * 1000:.0f} ms (goal max <= 50 ms)")
+    if behind is None:
+        return
+    rate = behind["created"] / behind["creation_seconds"]
+    print(f"bench/gang behind: {args.behind} gangs x 8 that never fit (members of 40 CPU)")
+    print(
+        f"  members created: {behind['created']:.0f} in {behind['creation_seconds']:.1f} s = "
+        f"{rate:.0f} pods/s (goal >= 100)"
+    )
+    print(
+        "  a 4-pod gang applied right behind a 2000-member group: bound in "
+        f"{behind['small_bound_seconds']:.2f} s (goal <= 5 s)"
+    )
+    print(
+        f"  memory at {behind['pods']:.0f} pods ({behind['members']:.0f} members) on {args.nodes} nodes: "
+        f"RSS {behind['rss']:.0f} MiB, peak {behind['peak_rss']:.0f} MiB (goal <= 400 MiB)"
+    )
+    print(
+        f"  event-loop lag: p99 <= {behind['lag_p99']} s, max {behind['lag_max'] * 1000:.0f} ms; "
+        f"planning pass p99 <= {behind['planning_p99']} s over {behind['passes']:.0f} passes"
+    )
 
 
 if __name__ == "__main__":

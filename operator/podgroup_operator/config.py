@@ -45,6 +45,8 @@ class Config:
     # own, per kind of write (see k8s/adapter.py).
     max_release_writes: int = 64
     max_pod_writes: int = 32
+    # Members one reconcile creates before the group goes to the back of the queue (fairness).
+    max_creates_per_reconcile: int = 64
     max_report_writes: int = 8
     metrics_port: int = 8080
     # Not ready (a needed watch missing: API server away, CRD not served) for this long, the
@@ -81,6 +83,9 @@ class Config:
             gang_starvation_seconds=_env_float("PGO_GANG_STARVATION_SECONDS", cls.gang_starvation_seconds),
             max_release_writes=_env_int("PGO_MAX_RELEASE_WRITES", cls.max_release_writes),
             max_pod_writes=_env_int("PGO_MAX_POD_WRITES", cls.max_pod_writes),
+            max_creates_per_reconcile=_env_int(
+                "PGO_MAX_CREATES_PER_RECONCILE", cls.max_creates_per_reconcile
+            ),
             max_report_writes=_env_int("PGO_MAX_REPORT_WRITES", cls.max_report_writes),
             metrics_port=_env_int("PGO_METRICS_PORT", cls.metrics_port),
             blind_exit_seconds=_env_float("PGO_BLIND_EXIT_SECONDS", cls.blind_exit_seconds),

@@ -25,7 +25,15 @@ class NodePool:
     def selector(self) -> dict[str, str]:
         return {"e2e-pool": self.name}
 
-    def add(self, count: int = 1, *, cpu: str = "4", memory: str = "8Gi", pods: str = "110") -> list[str]:
+    def add(
+        self,
+        count: int = 1,
+        *,
+        cpu: str = "4",
+        memory: str = "8Gi",
+        pods: str = "110",
+        labels: dict[str, str] | None = None,
+    ) -> list[str]:
         added = []
         for _ in range(count):
             node = f"{self.name}-{len(self.nodes)}"
@@ -34,7 +42,12 @@ class NodePool:
                 metadata=client.V1ObjectMeta(
                     name=node,
                     annotations={"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                    labels={"e2e-pool": self.name, "kubernetes.io/hostname": node, "type": "kwok"},
+                    labels={
+                        "e2e-pool": self.name,
+                        "kubernetes.io/hostname": node,
+                        "type": "kwok",
+                        **(labels or {}),
+                    },
                 ),
                 status=client.V1NodeStatus(allocatable=capacity, capacity=capacity),
             )

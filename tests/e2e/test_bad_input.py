@@ -29,6 +29,10 @@ def rule(**fields: Any) -> dict[str, Any]:
     return {"roles": [role("w", 1)], "failurePolicy": {"rules": [fields]}}
 
 
+def topology(**fields: Any) -> dict[str, Any]:
+    return {"roles": [role("w", 1)], "gang": {"topology": fields}}
+
+
 def policy(**fields: Any) -> dict[str, Any]:
     return {"roles": [role("w", 1)], "failurePolicy": fields}
 
@@ -99,6 +103,42 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         "timeout over a day",
         {"roles": [role("w", 1)], "gang": {"scheduleTimeoutSeconds": 86401}},
         ["spec.gang.scheduleTimeoutSeconds"],
+    ),
+    # topology
+    (
+        "topology without levels",
+        topology(levels=[]),
+        ["spec.gang.topology.levels", "at least 1"],
+    ),
+    (
+        "topology level named twice",
+        topology(levels=["zone", "zone"], level="zone"),
+        ["topology.levels must not name a label twice"],
+    ),
+    (
+        "topology level not a label key",
+        topology(levels=["rack id"], level="rack id"),
+        ["spec.gang.topology.levels[0]"],
+    ),
+    (
+        "topology level not among the levels",
+        topology(levels=["zone", "rack"], level="host"),
+        ["topology.level must be one of topology.levels"],
+    ),
+    (
+        "required topology without a level",
+        topology(levels=["zone"]),
+        ["topology.level is required when topology.mode is Required"],
+    ),
+    (
+        "unknown topology mode",
+        topology(levels=["zone"], mode="Sometimes"),
+        ["spec.gang.topology.mode", "Unsupported value"],
+    ),
+    (
+        "role topology level named twice",
+        {"roles": [{**role("w", 1), "topology": {"levels": ["a", "a"], "mode": "Preferred"}}]},
+        ["topology.levels must not name a label twice"],
     ),
     # failure policy
     (

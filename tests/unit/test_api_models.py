@@ -224,6 +224,17 @@ def _with(path: list[Any], value: Any) -> dict[str, Any]:
         (["spec", "roles", 0, "template"], "x", "valid dictionary"),
         (["spec", "gang", "scheduleTimeoutSeconds"], 0, "greater than or equal to 1"),
         (["spec", "gang", "scheduleTimeoutSeconds"], 86401, "less than or equal to 86400"),
+        (["spec", "gang", "topology"], {"levels": []}, "at least 1 item"),
+        (["spec", "gang", "topology"], {"levels": ["a", "a"], "level": "a"}, "must not name a label twice"),
+        (["spec", "gang", "topology"], {"levels": ["rack id"], "level": "rack id"}, "should match pattern"),
+        (
+            ["spec", "gang", "topology"],
+            {"levels": ["a", "b"], "level": "c"},
+            "must be one of topology.levels",
+        ),
+        (["spec", "gang", "topology"], {"levels": ["a"]}, "level is required when topology.mode is Required"),
+        (["spec", "gang", "topology"], {"levels": ["a"], "mode": "Sometimes"}, "Input should be"),
+        (["spec", "roles", 0, "topology"], {"levels": ["a", "a"], "mode": "Preferred"}, "twice"),
         (["metadata", "name"], "a" * 41, "at most 40 characters"),
         (["metadata", "name"], "train.v2", "must be a DNS label"),
         (["metadata", "name"], "2train", "must start with a letter"),
@@ -270,6 +281,22 @@ def test_member_hostnames_longer_than_a_dns_label_are_rejected() -> None:
         PodGroup.model_validate(body)
     body["spec"]["roles"][0]["replicas"] = 10  # t...t-w...w-9: 63
     PodGroup.model_validate(body)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {
+            "levels": ["topology.kubernetes.io/zone", "example.com/rack", "kubernetes.io/hostname"],
+            "level": "example.com/rack",
+        },
+        {"levels": ["zone"], "mode": "Preferred"},
+        {"levels": ["zone", "block"], "mode": "Preferred", "level": "block"},
+    ],
+)
+def test_valid_topologies_are_accepted(policy: dict[str, Any]) -> None:
+    PodGroup.model_validate(_with(["spec", "gang", "topology"], policy))
+    PodGroup.model_validate(_with(["spec", "roles", 0, "topology"], policy))
 
 
 def test_role_without_template_is_rejected() -> None:

@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, WithJsonSchema, model_validator
 from podgroup_operator.api.base import ApiModel, Timestamp, list_map
 from podgroup_operator.api.failure_policy import FailurePolicy
 from podgroup_operator.api.resize import ResizePolicy, ResizeStatus
+from podgroup_operator.api.topology import TopologyPolicy
 
 # Marker the CRD generator replaces with the real core/v1 schema of that name, taken from
 # the upstream OpenAPI document (the Python side treats the template as an opaque dict).
@@ -104,6 +105,13 @@ class Role(ApiModel):
             "operator sets pod names and the podgroup.dev/* labels itself."
         ),
     )
+    topology: TopologyPolicy | None = Field(
+        default=None,
+        description=(
+            "This role's members within one topology domain (e.g. one rack), inside the gang's "
+            "own domain when spec.gang.topology is set too."
+        ),
+    )
 
     @model_validator(mode="after")
     def _min_available_within_replicas(self) -> Self:
@@ -129,6 +137,10 @@ class Gang(ApiModel):
             "in seconds. After that the placed members are released and placement starts over. "
             "Defaults to 120."
         ),
+    )
+    topology: TopologyPolicy | None = Field(
+        default=None,
+        description="The whole gang's minimum within one topology domain (e.g. one block or rack).",
     )
 
 
@@ -263,6 +275,14 @@ class GangStatus(ApiModel):
     last_rollback_time: Timestamp | None = Field(default=None, description="When the last rollback happened.")
     next_attempt_time: Timestamp | None = Field(
         default=None, description="Earliest time the gang is considered again after a rollback (backoff)."
+    )
+    topology_domain: str | None = Field(
+        default=None,
+        description=(
+            "The topology domain the planner chose at the last release, e.g. 'example.com/rack=r3', "
+            "per role where roles have their own ('worker: kubernetes.io/hostname=n1'); 'spread' "
+            "when a preferred domain did not fit. Why no domain fits is in the GangScheduled condition."
+        ),
     )
 
 

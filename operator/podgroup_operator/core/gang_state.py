@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from podgroup_operator.api.models import GangStatus, PodGroupSpec
 from podgroup_operator.core.gang import GangRequest, GroupKey, MemberRequest
 from podgroup_operator.core.observed import ObservedPod
+from podgroup_operator.core.topology import topology_request
 
 
 def gang_minimum(spec: PodGroupSpec) -> dict[str, int]:
@@ -48,6 +49,10 @@ def gang_request(
         waiting_since=waiting_since,
         needed=needed,
         members=tuple(MemberRequest(p.name, p.role, p.requests, p.constraints) for p in gated),
+        topology=topology_request(spec.gang.topology),
+        role_topology={
+            role.name: t for role in spec.roles if (t := topology_request(role.topology)) is not None
+        },
     )
 
 

@@ -19,6 +19,8 @@ def member_name(group: str, role: str, index: int) -> str:
 # Both are read back after a restart: the reservation and the schedule timeout follow from them.
 ADMITTED_AT_ANNOTATION = f"{API_GROUP}/admitted-at"
 PLANNED_NODE_ANNOTATION = f"{API_GROUP}/planned-node"
+# The topology domain the planner chose for the gang, on each member it released.
+TOPOLOGY_DOMAIN_ANNOTATION = f"{API_GROUP}/topology-domain"
 # The group restart generation a member runs in; the program inside can read it through the
 # downward API to tell incarnations apart.
 RESTART_GENERATION_ANNOTATION = f"{API_GROUP}/restart-generation"

@@ -20,6 +20,7 @@ from podgroup_operator.core.labels import (
     PLANNED_NODE_ANNOTATION,
     RESTART_GENERATION_ANNOTATION,
     ROLE_LABEL,
+    TOPOLOGY_DOMAIN_ANNOTATION,
 )
 from podgroup_operator.core.placement import Constraints, constraints_of
 from podgroup_operator.core.resources import Resources, pod_requests
@@ -64,6 +65,7 @@ class ObservedPod:
     priority: int = 0
     admitted_at: datetime | None = None
     planned_node: str | None = None
+    topology_domain: str | None = None  # as the planner chose it at release
     containers: tuple[ObservedContainer, ...] = ()
     reason: str | None = None  # status.reason, e.g. Evicted, DeadlineExceeded
     conditions: tuple[tuple[str, str], ...] = ()  # (type, status)
@@ -184,6 +186,7 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         priority=int(spec.get("priority") or 0),
         admitted_at=_timestamp(annotations.get(ADMITTED_AT_ANNOTATION)),
         planned_node=annotations.get(PLANNED_NODE_ANNOTATION),
+        topology_domain=annotations.get(TOPOLOGY_DOMAIN_ANNOTATION),
         containers=_containers(spec, status),
         reason=status.get("reason"),
         conditions=tuple((c.get("type", ""), c.get("status", "")) for c in conditions),

@@ -6,20 +6,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
 from podgroup_operator.config import Config
-from podgroup_operator.core.gang import GangRequest, GroupKey, Verdict, plan_admissions
+from podgroup_operator.core.gang import GangRequest, GroupKey, Verdict, plan_steps
 from podgroup_operator.core.gang_state import gang_request
 from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import HOSTNAME_LABEL, free_capacity
 from podgroup_operator.handlers.context import OperatorContext
-from podgroup_operator.metrics import GANG_ADMISSION_WAIT, GANG_RELEASE_LATENCY, GANGS_WAITING
+from podgroup_operator.metrics import (
+    GANG_ADMISSION_WAIT,
+    GANG_PLANNING_SECONDS,
+    GANG_RELEASE_LATENCY,
+    GANGS_WAITING,
+)
+from podgroup_operator.runtime.slices import SliceClock, run_in_slices
 
 logger = logging.getLogger(__name__)
+
+# After a pass that cost C seconds of the loop, the next one starts no sooner than
+# PAUSE_FACTOR x C later (at most MAX_PAUSE): planning takes at most a quarter of the loop, however
+# many pod events arrive. Without it, a pass on every event burst of a 1000-node cluster kept a
+# core busy, and the API server, kube-scheduler and the operator's own writes starved for it.
+PAUSE_FACTOR = 3.0
+MAX_PAUSE = 1.0
 
 
 def _add(total: dict[str, Decimal], extra: Mapping[str, Decimal]) -> None:
@@ -59,10 +73,12 @@ class GangAdmitter:
             await asyncio.sleep(self._config.admission_debounce_seconds)
             self._wake.clear()
             try:
-                await self.admit_once()
+                cost = await self.admit_once()
             except Exception:
                 logger.exception("gang admission pass failed; retrying")
                 self._wake_at(1.0)
+                continue
+            await asyncio.sleep(min(MAX_PAUSE, PAUSE_FACTOR * cost))
 
     def _wake_at(self, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -108,14 +124,28 @@ class GangAdmitter:
                 gangs.append(request)
         return gangs
 
-    async def admit_once(self) -> None:
+    async def admit_once(self) -> float:
+        """One pass; returns the seconds of the event loop it took (its planning slices and the
+        snapshot, not the waits between slices nor the releases)."""
         ctx, now = self._ctx, self._ctx.clock()
-        nodes = [n for store in self._ctx.nodes.values() for n in store]
-        free = free_capacity(nodes, self._reservations())
+        started = time.perf_counter()
+        used = self._reservations()
         gangs = self._waiting_gangs(now)
-        verdicts = plan_admissions(
-            nodes, free, gangs, now=now, starvation_seconds=self._config.gang_starvation_seconds
+        if not gangs:  # most passes on a busy cluster: pods bound or running, nothing waits
+            GANGS_WAITING.set(0)
+            return time.perf_counter() - started
+        nodes = [n for store in self._ctx.nodes.values() for n in store]
+        free = free_capacity(nodes, used)
+        # In slices: a pass over thousands of gangs must not hold up the watches, the lease
+        # renewal or the health checks that share this loop. The snapshot above is the pass's
+        # own (fresh lists and dicts), so what the indexes learn meanwhile waits for the next.
+        clock = SliceClock()
+        clock.busy = time.perf_counter() - started
+        verdicts = await run_in_slices(
+            plan_steps(nodes, free, gangs, now=now, starvation_seconds=self._config.gang_starvation_seconds),
+            clock=clock,
         )
+        GANG_PLANNING_SECONDS.observe(time.perf_counter() - started)
         by_key = {g.key: g for g in gangs}
         waiting = 0
         releases = []
@@ -130,6 +160,7 @@ class GangAdmitter:
                 ctx.queue.add(verdict.key)  # the group's status says why it waits
         GANGS_WAITING.set(waiting)
         await asyncio.gather(*releases)
+        return clock.busy
 
     async def _release(self, verdict: Verdict, gang: GangRequest, decided: datetime) -> None:
         namespace = verdict.key[0]
@@ -149,6 +180,7 @@ class GangAdmitter:
                 pin_hostname=pin,
                 remaining_gates=[g for g in pod.scheduling_gates if g != GANG_GATE],
                 admitted_at=decided,
+                topology_domain=verdict.domain,
             )
 
         placements = list(verdict.placements.items())

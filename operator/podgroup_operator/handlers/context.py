@@ -41,6 +41,8 @@ class OperatorContext:
     failure_records: dict[GroupKey, Any] = field(default_factory=dict)
     # The gang planner's latest word on each waiting gang (recomputed on every pass).
     waiting: dict[GroupKey, str] = field(default_factory=dict)
+    # Members created by this process that the pod index does not show yet (name -> when).
+    created: dict[GroupKey, dict[str, datetime]] = field(default_factory=dict)
     # Where usage comes from, and what the recommender has learnt (checkpointed in status).
     usage: UsageSource | None = None
     resize_usage: dict[tuple[str, str, str, str | None], RoleUsage] = field(default_factory=dict)

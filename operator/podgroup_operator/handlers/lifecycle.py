@@ -14,6 +14,7 @@ from podgroup_operator.handlers.reconcile import reconcile
 from podgroup_operator.k8s.adapter import ClusterWriter
 from podgroup_operator.k8s.client import EndlessBackoffs, api_client
 from podgroup_operator.k8s.usage import MetricsServerSource
+from podgroup_operator.runtime.loop_lag import LoopLagMonitor
 from podgroup_operator.runtime.watches import WatchGuard
 from podgroup_operator.runtime.workqueue import WorkQueue
 
@@ -45,6 +46,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
     )
     memo.ctx = ctx
     memo.admitter = GangAdmitter(ctx, config)
+    memo.loop_lag = LoopLagMonitor()
+    memo.loop_lag.start()
     queue.start()
     memo.admitter.start()
     guard = WatchGuard(memo.insights, settings, memo.readiness, exit_after=config.blind_exit_seconds)
@@ -55,5 +58,6 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     memo.watch_guard.cancel()
     await memo.admitter.stop()
+    await memo.loop_lag.stop()
     await memo.ctx.queue.stop()
     await memo.api.close()

@@ -8,6 +8,7 @@ from typing import Any
 
 from podgroup_operator.api.models import GangStatus, PodGroupSpec, PodGroupStatus
 from podgroup_operator.core.conditions import Event, transition_events
+from podgroup_operator.core.creation import creation_batch
 from podgroup_operator.core.gang_state import after_rollback, timed_out_release
 from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.members import MemberPlan, plan_members
@@ -27,12 +28,17 @@ logger = logging.getLogger(__name__)
 
 
 def _gang_record(previous: GangStatus | None, pods: list[ObservedPod]) -> GangStatus | None:
-    """Carry the admission record forward; the release time is read off the members."""
-    released = [p.admitted_at for p in pods if p.released and p.admitted_at is not None]
+    """Carry the admission record forward; the release time and the topology domain chosen
+    are read off the members (the latest release's domain)."""
+    released = sorted(
+        (p.admitted_at, p.topology_domain or "") for p in pods if p.released and p.admitted_at is not None
+    )
     if not released:
         return previous
     record = previous or GangStatus()
-    return record.model_copy(update={"admitted_time": min(released)})
+    return record.model_copy(
+        update={"admitted_time": released[0][0], "topology_domain": released[-1][1] or None}
+    )
 
 
 async def _roll_back(
@@ -93,6 +99,13 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     )
     # A failed group is terminal: its stopped members are kept, and nothing is recreated.
     plan = plan_members(name, group.uid, spec, pods) if not group_failed(previous) else MemberPlan((), ())
+    batch = creation_batch(
+        plan.create,
+        {p.name for p in pods},
+        ctx.created.get(key, {}),
+        now=now,
+        limit=ctx.config.max_creates_per_reconcile,
+    )
     templates = {role.name: role.template for role in spec.roles}
     service_problem = await reconcile_service(ctx, group, spec)
     results = await asyncio.gather(
@@ -110,10 +123,18 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
                     identity=identity(name, namespace, spec, m, ctx.config.cluster_domain),
                 ),
             )
-            for m in plan.create
+            for m in batch.create
         )
     )
-    refusals = [f"pod {m.name}: {err}" for m, err in zip(plan.create, results, strict=True) if err]
+    pending = {
+        **batch.pending,
+        **{m.name: now for m, err in zip(batch.create, results, strict=True) if not err},
+    }
+    if pending:
+        ctx.created[key] = pending
+    else:
+        ctx.created.pop(key, None)
+    refusals = [f"pod {m.name}: {err}" for m, err in zip(batch.create, results, strict=True) if err]
     uids = {p.name: p.uid for p in pods}
     await asyncio.gather(*(ctx.writer.delete_pod(namespace, n, uids[n]) for n in plan.delete))
     if not group_failed(previous):
@@ -145,7 +166,9 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
             await ctx.writer.post_event(group, event, ctx.clock())
     if refusals:
         raise RetryLater(refusals[0])
-    requeues = (_next_timeout_check(spec, pods, now), failures.requeue, resize.requeue)
+    # More members to create: again at once, behind the groups already waiting (their turn).
+    more = 0.0 if batch.more else None
+    requeues = (_next_timeout_check(spec, pods, now), failures.requeue, resize.requeue, more)
     return min((t for t in requeues if t is not None), default=None)
 
 

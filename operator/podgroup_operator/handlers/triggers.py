@@ -20,6 +20,7 @@ async def podgroup_changed(namespace: str | None, name: str, type: str, memo: ko
         memo.ctx.queue.forget(key)
         memo.ctx.last_status.pop(key, None)
         memo.ctx.waiting.pop(key, None)
+        memo.ctx.created.pop(key, None)
         memo.ctx.resize_checkpointed.pop(key, None)
         memo.ctx.services.pop(key, None)
         for usage_key in [k for k in memo.ctx.resize_usage if k[:2] == key]:

@@ -16,7 +16,11 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from podgroup_operator import API_GROUP, API_VERSION, KIND, PLURAL
 from podgroup_operator.core.conditions import Event
-from podgroup_operator.core.labels import ADMITTED_AT_ANNOTATION, PLANNED_NODE_ANNOTATION
+from podgroup_operator.core.labels import (
+    ADMITTED_AT_ANNOTATION,
+    PLANNED_NODE_ANNOTATION,
+    TOPOLOGY_DOMAIN_ANNOTATION,
+)
 from podgroup_operator.core.placement import HOSTNAME_LABEL
 from podgroup_operator.core.resize_plan import RESIZED_AT_ANNOTATION
 from podgroup_operator.metrics import API_WRITES
@@ -138,6 +142,7 @@ class ClusterWriter:
         pin_hostname: str | None,
         remaining_gates: list[str],
         admitted_at: datetime,
+        topology_domain: str = "",
     ) -> bool:
         """Remove the gang gate and, in the same write, pin the pod to its planned node and
         record the release. Returns False when the pod is gone or refused the change."""
@@ -151,6 +156,8 @@ class ClusterWriter:
             },
             "spec": {"schedulingGates": [{"name": g} for g in remaining_gates] or None},
         }
+        if topology_domain:
+            patch["metadata"]["annotations"][TOPOLOGY_DOMAIN_ANNOTATION] = topology_domain
         if pin_hostname is not None:
             patch["spec"]["nodeSelector"] = {HOSTNAME_LABEL: pin_hostname}
         try:
