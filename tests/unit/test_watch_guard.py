@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from kopf._cogs.aiokits import aiotoggles
 from kopf._cogs.clients import errors
 from kopf._cogs.structs.references import Resource
 from kopf._core.reactor import orchestration, queueing
@@ -222,6 +223,28 @@ def test_a_404_ends_only_the_watch_other_errors_still_stop_the_operator() -> Non
     with pytest.raises(errors.APIForbiddenError):
         forbidden = errors.APIForbiddenError({"message": "forbidden"}, status=403, headers={})
         asyncio.run(tolerant(raising(forbidden))(resource=PODS, namespace=None))
+
+
+def test_a_watch_ended_by_a_404_before_its_listing_does_not_hold_the_indexes() -> None:
+    """Kopf runs no handler until every indexed watch has listed; a watch that will never list
+    must let go, or the operator sits ready and does nothing (seen after a CRD re-creation)."""
+
+    async def scenario() -> bool:
+        operator_indexed = aiotoggles.ToggleSet(all)
+        own = await operator_indexed.make_toggle(name="podgroups@ns")
+        other = await operator_indexed.make_toggle(name="pods@ns")
+        not_found = errors.APINotFoundError({"message": "404 page not found"}, status=404, headers={})
+
+        async def watcher(**_: Any) -> None:
+            raise not_found
+
+        await tolerant(watcher)(
+            resource=PODGROUPS, namespace="ns", operator_indexed=operator_indexed, resource_indexed=own
+        )
+        await operator_indexed.drop_toggle(other)  # the other watch lists as usual
+        return operator_indexed.is_on()
+
+    assert asyncio.run(scenario())
 
 
 def test_the_tolerant_watcher_is_installed_once_where_kopf_calls_it() -> None:

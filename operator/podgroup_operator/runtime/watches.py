@@ -127,6 +127,11 @@ def tolerant(watcher: Watcher) -> Watcher:
             log.warning(
                 "the watch of %r in %s answered 404 Not Found (its CRD deleted?)", resource, namespace
             )
+            # Nothing will be listed by this watch: release its hold on the indexes, as Kopf
+            # does after a listing, or every handler would wait for it for good.
+            indexed, toggle = kwargs.get("operator_indexed"), kwargs.get("resource_indexed")
+            if indexed is not None and toggle is not None:
+                await indexed.drop_toggle(toggle)
 
     setattr(watch, "tolerant", True)  # noqa: B010  - marks the wrapper, so it is applied once
     return watch
