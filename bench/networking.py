@@ -45,7 +45,7 @@ def group(name: str, ranks: int, action: str) -> dict[str, Any]:
     body["spec"]["failurePolicy"] = {
         "maxRestarts": 1000,
         "backoff": {"initialSeconds": 0, "maxSeconds": 0},
-        "escalation": {"after": 1000, "windowSeconds": 60},
+        "escalation": {"after": 100, "windowSeconds": 60},
         "defaultAction": action,
     }
     role = body["spec"]["roles"][0]
