@@ -14,14 +14,14 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.e2e.cluster import _versions, kubectl
+from tests.e2e.cluster import kubectl, versions
 from tests.e2e.realnode import ON_REAL_NODE, container_cgroup
 
-ETCD_IMAGE = f"registry.local/etcd:{_versions()['ETCD_VERSION']}"
+ETCD_IMAGE = f"registry.local/etcd:{versions()['ETCD_VERSION']}"
 RENDEZVOUS_IMAGE = "registry.local/rendezvous:1.0"
 # The upstream images the examples name, and the local images of the same programs.
 LOCAL_IMAGES = {
-    f"gcr.io/etcd-development/etcd:{_versions()['ETCD_VERSION']}": ETCD_IMAGE,
+    f"gcr.io/etcd-development/etcd:{versions()['ETCD_VERSION']}": ETCD_IMAGE,
     RENDEZVOUS_IMAGE: RENDEZVOUS_IMAGE,
 }
 
