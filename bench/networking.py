@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import yaml
 from kubernetes import client
 from tests.e2e.programs import exec_in, kill_container, on_real_node, rendezvous
 
-from bench.common import REPO, MeasuredOperator, api, wait_until
+from bench.common import REPO, MeasuredOperator, api, kubectl_path, wait_until
 
 GROUP, VERSION, PLURAL = "podgroup.dev", "v1alpha1", "podgroups"
 ACTIONS = {"pod-inplace": "RestartPodInPlace", "group-inplace": "RestartGroupInPlace",
@@ -144,6 +145,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ranks", type=int, default=4)
     args = parser.parse_args()
+    # The CRD, as users install it (the e2e tests install it for themselves; this may run alone).
+    for step in (
+        ["apply", "--server-side", "-f", str(REPO / "crds")],
+        ["wait", "--for=condition=Established", "crd/podgroups.podgroup.dev", "--timeout=60s"],
+    ):
+        subprocess.run([kubectl_path(), "--kubeconfig", str(REPO / ".cluster/kubeconfig"), *step], check=True)
     api_client = api()
     core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
     ns = f"bench-net-{uuid.uuid4().hex[:6]}"
