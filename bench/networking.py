@@ -146,11 +146,15 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, default=4)
     args = parser.parse_args()
     # The CRD, as users install it (the e2e tests install it for themselves; this may run alone).
-    for step in (
-        ["apply", "--server-side", "-f", str(REPO / "crds")],
-        ["wait", "--for=condition=Established", "crd/podgroups.podgroup.dev", "--timeout=60s"],
-    ):
-        subprocess.run([kubectl_path(), "--kubeconfig", str(REPO / ".cluster/kubeconfig"), *step], check=True)
+    kubectl = [kubectl_path(), "--kubeconfig", str(REPO / ".cluster/kubeconfig")]
+    subprocess.run([*kubectl, "apply", "--server-side", "-f", str(REPO / "crds")], check=True)
+    extensions = client.ApiextensionsV1Api(api())
+
+    def established() -> bool:
+        crd = extensions.read_custom_resource_definition("podgroups.podgroup.dev")
+        return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+
+    wait_until(established, 60, what="the CRD established")
     api_client = api()
     core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
     ns = f"bench-net-{uuid.uuid4().hex[:6]}"
