@@ -167,8 +167,13 @@ def main() -> None:
             custom.create_namespaced_custom_object(
                 GROUP, VERSION, ns, PLURAL, group(name, args.ranks, action)
             )
-        for name in ACTIONS:
-            wait_until(lambda n=name: ready(members(core, ns, n), args.ranks), 180, what=f"{name} ready")
+        try:
+            for name in ACTIONS:
+                wait_until(lambda n=name: ready(members(core, ns, n), args.ranks), 180, what=f"{name} ready")
+        except TimeoutError:
+            print(subprocess.run([*kubectl, "get", "pg,pods", "-n", ns, "-o", "wide"], text=True,
+                                 capture_output=True).stdout)  # fmt: skip
+            raise
         time.sleep(2)
         for _ in range(args.rounds):  # alternate, so every action sees the same machine load
             for name, action in ACTIONS.items():
