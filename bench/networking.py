@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import yaml
 from kubernetes import client
 from tests.e2e.programs import exec_in, kill_container, on_real_node, rendezvous
 
-from bench.common import REPO, MeasuredOperator, api, wait_until
+from bench.common import REPO, MeasuredOperator, api, kubectl_path, wait_until
 
 GROUP, VERSION, PLURAL = "podgroup.dev", "v1alpha1", "podgroups"
 ACTIONS = {"pod-inplace": "RestartPodInPlace", "group-inplace": "RestartGroupInPlace",
@@ -144,6 +145,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ranks", type=int, default=4)
     args = parser.parse_args()
+    # The CRD, as users install it (the e2e tests install it for themselves; this may run alone).
+    kubectl = [kubectl_path(), "--kubeconfig", str(REPO / ".cluster/kubeconfig")]
+    subprocess.run([*kubectl, "apply", "--server-side", "-f", str(REPO / "crds")], check=True)
+    extensions = client.ApiextensionsV1Api(api())
+
+    def established() -> bool:
+        crd = extensions.read_custom_resource_definition("podgroups.podgroup.dev")
+        return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+
+    wait_until(established, 60, what="the CRD established")
     api_client = api()
     core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
     ns = f"bench-net-{uuid.uuid4().hex[:6]}"
@@ -156,8 +167,13 @@ def main() -> None:
             custom.create_namespaced_custom_object(
                 GROUP, VERSION, ns, PLURAL, group(name, args.ranks, action)
             )
-        for name in ACTIONS:
-            wait_until(lambda n=name: ready(members(core, ns, n), args.ranks), 180, what=f"{name} ready")
+        try:
+            for name in ACTIONS:
+                wait_until(lambda n=name: ready(members(core, ns, n), args.ranks), 180, what=f"{name} ready")
+        except TimeoutError:
+            print(subprocess.run([*kubectl, "get", "pg,pods", "-n", ns, "-o", "wide"], text=True,
+                                 capture_output=True).stdout)  # fmt: skip
+            raise
         time.sleep(2)
         for _ in range(args.rounds):  # alternate, so every action sees the same machine load
             for name, action in ACTIONS.items():
