@@ -372,6 +372,8 @@ def test_chart_values_reach_the_pod(helm: str) -> None:
         "env[0].name=PGO_WORKERS,env[0].value=32",
         "--set",
         "resources.limits.memory=1Gi",
+        "--set",
+        "clusterDomain=corp.example",
     )
     spec = pod_spec(objs)
     (c,) = spec["containers"]
@@ -379,6 +381,7 @@ def test_chart_values_reach_the_pod(helm: str) -> None:
     assert spec["nodeSelector"] == {"pool": "ops"}
     assert spec["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
     assert {"name": "PGO_WORKERS", "value": "32"} in c["env"]
+    assert {"name": "PGO_CLUSTER_DOMAIN", "value": "corp.example"} in c["env"]
     assert c["resources"]["limits"]["memory"] == "1Gi"
 
 
