@@ -4,8 +4,10 @@ The program is the rank rendezvous of examples/rank-rendezvous.yaml (every rank 
 connected to the leader for the group to be healthy). Four groups of 4 ranks run side by side on
 the real node, each with one failure policy: RestartPodInPlace, RestartGroupInPlace, RecreatePod,
 RecreateGroup. Each round SIGKILLs one rank's process (rank 2) from the host, then measures the
-time until the program is healthy again: every rank ready in one complete rendezvous, the failed
-rank (and, for group actions, every rank) restarted or replaced. It prints the medians, each
+time until the program is healthy again: every rank ready in one complete rendezvous, and the
+action done (recreations: the failed rank, or every rank, has a new UID; in place: the operator
+has recorded the action and seen the restart through). Each round starts from a settled group.
+It prints the medians, each
 against RecreateGroup (what LWS and JobSet do), and what each action kept of the failed member:
 its emptyDir data, its pod IP, its UID (its name is kept by all four: members are named).
 
@@ -83,54 +85,74 @@ class Round:
     uid_kept: bool
 
 
-def running(pod: client.V1Pod) -> bool:
-    return bool(pod.status.container_statuses and pod.status.container_statuses[0].state.running)
+def operator_recovered(custom: client.CustomObjectsApi, ns: str, name: str, action: str,
+                       before: list[dict[str, Any]]) -> bool:  # fmt: skip
+    """Whether the operator has recorded a new use of the action and has seen its restart through
+    (Restarting False): an in-place restart keeps the UID, so the pods alone cannot tell the
+    kubelet's own restart of the killed container from the operator's restart of the pod."""
+    status = custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name).get("status") or {}
+    actions = status.get("actions") or []
+    if actions == before or not actions or actions[-1]["action"] != action:
+        return False
+    restarting = [c for c in status.get("conditions") or [] if c["type"] == "Restarting"]
+    return not restarting or restarting[0]["status"] == "False"
 
 
-class Landed:
-    """Whether the operator's action on a member has taken effect, not only the kubelet's own
-    restart of the killed container (restartPolicy Always restarts it at once, and the operator's
-    restart of the pod may follow): recreated (a new UID), or restarted in place by the
-    operator's image switch, i.e. a container started after the switch was first seen."""
+def recorded_actions(custom: client.CustomObjectsApi, ns: str, name: str) -> list[dict[str, Any]]:
+    status = custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name).get("status") or {}
+    return list(status.get("actions") or [])
 
-    def __init__(self, before: client.V1Pod, recreate: bool) -> None:
-        self.uid, self.image, self.recreate = before.metadata.uid, before.spec.containers[0].image, recreate
-        self.at_switch: tuple[int, bool] | None = None
 
-    def __call__(self, pod: client.V1Pod) -> bool:
-        if self.recreate:
-            return pod.metadata.uid != self.uid
-        if pod.spec.containers[0].image == self.image:
+def settled(core: client.CoreV1Api, ns: str, name: str, ranks: int) -> list[client.V1Pod]:
+    """The members once the group is healthy and no container has restarted for 2 s: a round
+    killed while the startup rendezvous still restarts ranks (exit 2 until every rank is up)
+    would kill a container that is being replaced anyway, and measure nothing."""
+    last: tuple[Any, ...] | None = None
+    stable_since = time.monotonic()
+
+    def quiet() -> bool:
+        nonlocal last, stable_since
+        pods = members(core, ns, name)
+        if not ready(pods, ranks):
+            last = None
             return False
-        if self.at_switch is None:
-            self.at_switch = (restarts(pod), running(pod))
-        count, was_running = self.at_switch
-        return running(pod) and (restarts(pod) > count or not was_running)
+        states = [rendezvous(ns, p.metadata.name) for p in pods]
+        if not all(states) or len({s["session"] for s in states if s}) != 1:
+            last = None
+            return False
+        seen = tuple((p.metadata.uid, restarts(p)) for p in pods)
+        if seen != last:
+            last, stable_since = seen, time.monotonic()
+        return time.monotonic() - stable_since >= 2
+
+    wait_until(quiet, 300, interval=0.5, what=f"{name} settled")
+    return members(core, ns, name)
 
 
-def one_round(core: client.CoreV1Api, ns: str, name: str, ranks: int, action: str) -> Round:
-    before = members(core, ns, name)
+def one_round(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, ns: str, name: str, ranks: int, action: str
+) -> Round:
+    before = settled(core, ns, name, ranks)
     victim = before[VICTIM]
     exec_in(ns, victim.metadata.name, "sh", "-c", "echo kept > /data/marker")
     recreate, group_wide = action.startswith("Recreate"), "Group" in action
-    landed = {
-        p.metadata.name: Landed(p, recreate)
-        for p in before
-        if group_wide or p.metadata.name == victim.metadata.name
-    }
+    replaced = {p.metadata.name: p.metadata.uid for p in before if group_wide or p is victim}
+    actions_before = recorded_actions(custom, ns, name)
 
     def healthy() -> bool:
         pods = members(core, ns, name)
         if not ready(pods, ranks):
             return False
-        by_name = {p.metadata.name: p for p in pods}
-        if not all(check(by_name[n]) for n, check in landed.items() if n in by_name):
+        if recreate and any(p.metadata.uid == replaced.get(p.metadata.name) for p in pods):
+            return False
+        if not recreate and not operator_recovered(custom, ns, name, action, actions_before):
             return False
         states = [rendezvous(ns, p.metadata.name) for p in pods]
         return all(states) and len({s["session"] for s in states if s}) == 1
 
     start = time.monotonic()
-    kill_container(victim, "rank")
+    if not kill_container(victim, "rank"):
+        raise RuntimeError(f"{victim.metadata.name}: no process of container rank to kill")
     wait_until(healthy, 300, interval=0.2, what=f"{name} healthy again")
     seconds = time.monotonic() - start
     after = members(core, ns, name)[VICTIM]
@@ -177,7 +199,7 @@ def main() -> None:
         time.sleep(2)
         for _ in range(args.rounds):  # alternate, so every action sees the same machine load
             for name, action in ACTIONS.items():
-                results[action].append(one_round(core, ns, name, args.ranks, action))
+                results[action].append(one_round(core, custom, ns, name, args.ranks, action))
                 time.sleep(1)
     finally:
         op.stop()
