@@ -168,7 +168,7 @@ async def handle_failures(
             return FailureOutcome(status, waiting=f"{decision.why}; backing off {wait:.0f}s", requeue=wait)
         record = _record(status, failure, decision, now)
         await ctx.writer.patch_status(group.namespace, group.name, _record_patch(record))
-        ctx.failure_records[(group.namespace, group.name)] = record
+        ctx.memory.of((group.namespace, group.name), group.uid).failure_record = record
         RESTARTS.labels(decision.action, failure.reason).inc()
         kind = "Normal" if decision.action in (Action.IGNORE, Action.RESTART_CONTAINER) else "Warning"
         await ctx.writer.post_event(group, Event(kind, str(decision.action), decision.why), now)
@@ -181,13 +181,13 @@ def _with_own_record(
 ) -> PodGroupStatus | None:
     """The observed status, or the failure record this operator wrote after it: the watch may
     not have delivered that write when the next reconcile runs."""
-    key = (group.namespace, group.name)
-    written: PodGroupStatus | None = ctx.failure_records.get(key)
+    memory = ctx.memory.of((group.namespace, group.name), group.uid)
+    written = memory.failure_record
     if written is None or written.last_failure is None:
         return status
     seen = status.last_failure if status else None
     if seen is not None and (seen.time or written.last_failure.time) >= written.last_failure.time:
-        del ctx.failure_records[key]  # the watch caught up (or moved past it)
+        memory.failure_record = None  # the watch caught up (or moved past it)
         return status
     if status is None:
         return written

@@ -85,6 +85,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     previous = observed.status
     pods = list(ctx.member_pods.get(key, []))
     now = ctx.clock()
+    memory = ctx.memory.of(key, observed.uid)
 
     stuck = timed_out_release(spec, pods, now)
     if stuck is not None:
@@ -102,7 +103,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     batch = creation_batch(
         plan.create,
         {p.name for p in pods},
-        ctx.created.get(key, {}),
+        memory.created,
         now=now,
         limit=ctx.config.max_creates_per_reconcile,
     )
@@ -126,14 +127,10 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
             for m in batch.create
         )
     )
-    pending = {
+    memory.created = {
         **batch.pending,
         **{m.name: now for m, err in zip(batch.create, results, strict=True) if not err},
     }
-    if pending:
-        ctx.created[key] = pending
-    else:
-        ctx.created.pop(key, None)
     refusals = [f"pod {m.name}: {err}" for m, err in zip(batch.create, results, strict=True) if err]
     uids = {p.name: p.uid for p in pods}
     await asyncio.gather(*(ctx.writer.delete_pod(namespace, n, uids[n]) for n in plan.delete))
@@ -149,7 +146,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         create_error=refusals[0] if refusals else None,
         created=sum(1 for err in results if err is None),
         gang=_gang_record(previous.gang if previous else None, pods),
-        waiting_message=ctx.waiting.get(key),
+        waiting_message=memory.waiting,
         restarting=failures.waiting or _restart_in_progress(previous, pods),
         resize=resize.status,
         resizing=resize.resizing,
@@ -158,9 +155,9 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         now=now,
     )
     wire = status.to_dict()
-    if wire != (previous.to_dict() if previous else None) and wire != ctx.last_status.get(key):
+    if wire != (previous.to_dict() if previous else None) and wire != memory.last_status:
         await ctx.writer.patch_status(namespace, name, wire)
-        ctx.last_status[key] = wire
+        memory.last_status = wire
         before = (previous.conditions if previous else None) or []
         for event in transition_events(before, status.conditions or []):
             await ctx.writer.post_event(group, event, ctx.clock())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus, Role
@@ -23,7 +23,6 @@ from podgroup_operator.core.recommender import (
     Recommendation,
     RecommenderParams,
     RoleUsage,
-    UsageSample,
     pod_level_samples,
     recommend,
     to_status,
@@ -47,25 +46,6 @@ MAX_MEMBER_CHECKPOINTS = 256
 MEMBER_CHECKPOINT_BUCKETS = 12
 MAX_RECOMMENDATIONS = 1000  # the status schema's bound
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ScrapeBeat:
-    """When the metrics source last sampled, and how often it does. metrics-server scrapes every
-    pod at once, so one beat serves every group: a new group (no sample of its own yet) is read
-    on the beat from its first reconcile, not a whole interval out of phase with it."""
-
-    newest: datetime | None = None
-    window: float | None = None
-
-    def update(self, samples: Sequence[UsageSample]) -> None:
-        newest = max((s.time for s in samples), default=None)
-        if newest is not None and (self.newest is None or newest > self.newest):
-            self.newest = newest
-            self.window = max((s.window_seconds or 0.0 for s in samples), default=0.0) or self.window
-
-
-BEAT = ScrapeBeat()
 
 
 @dataclass(frozen=True)
@@ -117,12 +97,12 @@ def _usage(
     checkpoints: dict,
     params: RecommenderParams,
 ) -> RoleUsage:
-    key = (group.namespace, group.name, role, pod)
-    usage = ctx.resize_usage.get(key)
+    memory = ctx.memory.of((group.namespace, group.name), group.uid)
+    usage = memory.usage.get((role, pod))
     if usage is None:
         checkpoint = checkpoints.get((role, pod))
         usage = RoleUsage.from_checkpoint(checkpoint, params) if checkpoint else RoleUsage(params)
-        ctx.resize_usage[key] = usage
+        memory.usage[(role, pod)] = usage
     return usage
 
 
@@ -156,7 +136,8 @@ async def reconcile_resize(
         # member being recreated keeps what was learnt about it: the name is the member's).
         owners: list[str | None] = [None]
         if not policy.uniform:
-            known = {k[3] for k in ctx.resize_usage if k[:3] == (group.namespace, group.name, role.name)}
+            learnt = ctx.memory.of((group.namespace, group.name), group.uid).usage
+            known = {pod for (r, pod) in learnt if r == role.name}
             known |= {pod for (r, pod) in checkpoints if r == role.name}
             desired = [m.name for m in desired_members(group.name, spec) if m.role == role.name]
             owners = [n for n in desired if n in known or n in {p.name for p in role_members}]
@@ -192,20 +173,21 @@ async def reconcile_resize(
         usage=_checkpoint(ctx, group, usage_checkpoints, before),
     )
     # Look again just after the next scrape is due, so a load change is seen within one scrape.
-    BEAT.update(samples)
-    requeue = next_poll_delay(now, BEAT.newest, BEAT.window, ctx.config.resize_interval_seconds)
+    beat = ctx.memory.scrape_beat
+    beat.update(samples)
+    requeue = next_poll_delay(now, beat.newest, beat.window, ctx.config.resize_interval_seconds)
     logger.debug(
         "PodGroup %s/%s: %d usage samples, the source's newest %s; again in %.1fs",
-        group.namespace, group.name, len(samples), BEAT.newest, requeue,
+        group.namespace, group.name, len(samples), beat.newest, requeue,
     )  # fmt: skip
     return ResizeOutcome(status, resizing, infeasible, requeue=requeue)
 
 
 def _forget_departed(ctx: OperatorContext, group: GroupRef, owners: set[tuple[str, str | None]]) -> None:
     """Drop in-memory usage of members that are gone (or of the other sizing mode)."""
-    for key in [k for k in ctx.resize_usage if k[:2] == (group.namespace, group.name)]:
-        if (key[2], key[3]) not in owners:
-            del ctx.resize_usage[key]
+    learnt = ctx.memory.of((group.namespace, group.name), group.uid).usage
+    for owner in [o for o in learnt if o not in owners]:
+        del learnt[owner]
 
 
 def _container_names(role: Role) -> list[str]:
@@ -245,10 +227,10 @@ def _checkpoint(
     ctx: OperatorContext, group: GroupRef, fresh: list[UsageCheckpoint], before: ResizeStatus | None
 ) -> list[UsageCheckpoint] | None:
     """The new checkpoint at most once a minute; the stored one in between (fewer status writes)."""
-    key = (group.namespace, group.name)
+    memory = ctx.memory.of((group.namespace, group.name), group.uid)
     stored = before.usage if before else None
-    last = ctx.resize_checkpointed.get(key)
+    last = memory.checkpointed
     if stored and last is not None and ctx.clock() - last < CHECKPOINT_EVERY:
         return stored
-    ctx.resize_checkpointed[key] = ctx.clock()
+    memory.checkpointed = ctx.clock()
     return fresh or None
