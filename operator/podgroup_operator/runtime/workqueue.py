@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
+from podgroup_operator.metrics import RECONCILES
+
 logger = logging.getLogger(__name__)
 
 Key = Hashable
@@ -109,14 +111,17 @@ class WorkQueue:
             except asyncio.CancelledError:
                 raise
             except RetryLater as exc:
+                RECONCILES.labels("retry").inc()
                 delay = self._backoff.next(key)
                 logger.info("reconcile of %s: %s; retrying in %.1fs", key, exc, delay)
                 self.add_after(key, delay)
             except Exception:
+                RECONCILES.labels("error").inc()
                 delay = self._backoff.next(key)
                 logger.exception("reconcile of %s failed; retrying in %.1fs", key, delay)
                 self.add_after(key, delay)
             else:
+                RECONCILES.labels("success").inc()
                 self._backoff.forget(key)
                 if requeue is not None:
                     self.add_after(key, requeue)
