@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from podgroup_operator.api.models import GangStatus, PodGroupSpec
+from podgroup_operator.core.backoff import backoff_seconds
 from podgroup_operator.core.gang import MemberRequest
 from podgroup_operator.core.gang_state import (
     after_rollback,
-    backoff_seconds,
     gang_minimum,
     gang_request,
     is_admitted,

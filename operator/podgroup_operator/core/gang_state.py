@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from podgroup_operator.api.models import GangStatus, PodGroupSpec
+from podgroup_operator.core.backoff import backoff_seconds
 from podgroup_operator.core.gang import GangRequest, GroupKey, MemberRequest
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.topology import topology_request
@@ -24,10 +25,6 @@ def released_per_role(pods: Sequence[ObservedPod]) -> Counter[str]:
 def is_admitted(spec: PodGroupSpec, pods: Sequence[ObservedPod]) -> bool:
     released = released_per_role(pods)
     return all(released[role] >= n for role, n in gang_minimum(spec).items())
-
-
-def backoff_seconds(rollbacks: int, base: float, cap: float) -> float:
-    return min(cap, base * 2 ** min(max(0, rollbacks - 1), 62))  # 2**1024 overflows a float
 
 
 def gang_request(

@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -50,7 +50,8 @@ from podgroup_operator.core.recommender import (
     proportional_limits,
     round_down,
 )
-from podgroup_operator.core.resources import Resources, pod_requests
+from podgroup_operator.core.resources import Resources, defaulted_requests, pod_requests
+from podgroup_operator.core.timestamps import parse_timestamp
 
 # When the operator last resized the pod, RFC 3339; written by the k8s layer with each resize
 # (the pods/resize subresource cannot carry annotations), read back for the cooldown.
@@ -126,8 +127,7 @@ def _quantities(raw: Mapping[str, Any] | None) -> dict[str, Decimal]:
 def _container(c: Mapping[str, Any], status: Mapping[str, Any] | None = None) -> ContainerResources:
     res = c.get("resources") or {}
     limits = _quantities(res.get("limits"))
-    # A container with a limit and no request gets the limit as its request (API defaulting).
-    requests = {**limits, **_quantities(res.get("requests"))}
+    requests = defaulted_requests(_quantities(res.get("requests")), limits)
     restart = frozenset(
         p.get("resourceName", "")
         for p in c.get("resizePolicy") or []
@@ -138,14 +138,6 @@ def _container(c: Mapping[str, Any], status: Mapping[str, Any] | None = None) ->
         status.get("allocatedResources") or (status.get("resources") or {}).get("requests")
     )
     return ContainerResources(c.get("name", ""), requests, limits, restart, allocated)
-
-
-def _timestamp(raw: str | None) -> datetime | None:
-    try:
-        t = datetime.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
-    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 def qos_class(spec: Mapping[str, Any]) -> str:
@@ -192,7 +184,7 @@ def pod_resize_state(pod: Mapping[str, Any], node_available: Mapping[str, Decima
         if spec.get("resources")
         else None,
         qos_class=status.get("qosClass") or qos_class(spec),
-        last_resize=_timestamp((meta.get("annotations") or {}).get(RESIZED_AT_ANNOTATION)),
+        last_resize=parse_timestamp((meta.get("annotations") or {}).get(RESIZED_AT_ANNOTATION)),
         pending=(pending.get("reason") or "Deferred") if pending else None,
         in_progress=progress is not None and not error,
         error=(progress.get("message") or "resize failed") if progress is not None and error else None,

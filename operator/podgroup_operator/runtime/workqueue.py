@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
+from podgroup_operator.core.backoff import backoff_seconds
 from podgroup_operator.metrics import RECONCILES
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class Backoff:
     def next(self, key: Key) -> float:
         n = self.failures.get(key, 0)
         self.failures[key] = n + 1
-        return min(self.cap, self.base * 2 ** min(n, 62))  # 2**1024 would overflow a float
+        return backoff_seconds(n + 1, self.base, self.cap)
 
     def forget(self, key: Key) -> None:
         self.failures.pop(key, None)
