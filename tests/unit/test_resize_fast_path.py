@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from podgroup_operator.api.resize import ResizePolicy
+from podgroup_operator.core.pod_resources import ContainerResources
 from podgroup_operator.core.recommender import (
     CPU,
     MEMORY,
@@ -21,7 +22,6 @@ from podgroup_operator.core.recommender import (
     recommend,
 )
 from podgroup_operator.core.resize_plan import (
-    ContainerResources,
     Decision,
     PlanSettings,
     PodResizeState,

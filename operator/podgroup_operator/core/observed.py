@@ -23,6 +23,7 @@ from podgroup_operator.core.labels import (
     TOPOLOGY_DOMAIN_ANNOTATION,
 )
 from podgroup_operator.core.placement import Constraints, constraints_of
+from podgroup_operator.core.pod_resources import PodResources, read_pod_resources
 from podgroup_operator.core.resources import Resources, pod_requests
 from podgroup_operator.core.timestamps import parse_timestamp
 
@@ -73,7 +74,8 @@ class ObservedPod:
     restart_policy: str = "Always"
     restart_generation: int = 0
     handled: Mapping[str, int] = field(default_factory=dict)  # failure keys already acted on
-    # The pod as the API server sent it, for the decisions that read more of it (resize).
+    resources: PodResources = field(default_factory=PodResources)  # what resize reads
+    # The pod as the API server sent it, for the decisions that read more of it.
     body: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -185,6 +187,7 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         restart_policy=spec.get("restartPolicy") or "Always",
         restart_generation=_non_negative_int(annotations.get(RESTART_GENERATION_ANNOTATION)) or 0,
         handled=_handled(annotations.get(HANDLED_FAILURES_ANNOTATION)),
+        resources=read_pod_resources(pod),
         body=pod,
     )
 

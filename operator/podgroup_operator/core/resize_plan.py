@@ -36,9 +36,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from podgroup_operator import API_GROUP
 from podgroup_operator.api.resize import ResizeMode, ResizePolicy, ResizeResult
-from podgroup_operator.core.quantity import parse_quantity
+from podgroup_operator.core.observed import ObservedPod
+from podgroup_operator.core.pod_resources import ContainerResources
 from podgroup_operator.core.recommender import (
     CPU,
     MEMORY,
@@ -50,12 +50,6 @@ from podgroup_operator.core.recommender import (
     proportional_limits,
     round_down,
 )
-from podgroup_operator.core.resources import Resources, defaulted_requests, pod_requests
-from podgroup_operator.core.timestamps import parse_timestamp
-
-# When the operator last resized the pod, RFC 3339; written by the k8s layer with each resize
-# (the pods/resize subresource cannot carry annotations), read back for the cooldown.
-RESIZED_AT_ANNOTATION = f"{API_GROUP}/resized-at"
 
 POD_LEVEL_UNSUPPORTED_MESSAGE = (
     "pod-level resources are only recommended: resizing them in place needs cgroup v2 and the "
@@ -83,17 +77,6 @@ class Decision(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class ContainerResources:
-    name: str
-    requests: Mapping[str, Decimal] = field(default_factory=dict)
-    limits: Mapping[str, Decimal] = field(default_factory=dict)
-    restart_on_resize: frozenset[str] = frozenset()  # resizePolicy RestartContainer
-    # What the kubelet has allocated (status.containerStatuses[].allocatedResources), where it
-    # differs from the spec because a resize is pending; empty: the same as the spec.
-    allocated: Mapping[str, Decimal] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class PodResizeState:
     """What the plan needs to know about one member."""
 
@@ -114,81 +97,24 @@ class PodResizeState:
     message: str = ""  # the kubelet's message of the pending condition
 
 
-def _quantities(raw: Mapping[str, Any] | None) -> dict[str, Decimal]:
-    out = {}
-    for name, q in (raw or {}).items():
-        try:
-            out[name] = parse_quantity(q)
-        except ValueError:
-            continue  # the API server validates quantities; this guards odd objects
-    return out
-
-
-def _container(c: Mapping[str, Any], status: Mapping[str, Any] | None = None) -> ContainerResources:
-    res = c.get("resources") or {}
-    limits = _quantities(res.get("limits"))
-    requests = defaulted_requests(_quantities(res.get("requests")), limits)
-    restart = frozenset(
-        p.get("resourceName", "")
-        for p in c.get("resizePolicy") or []
-        if p.get("restartPolicy") == "RestartContainer"
-    )
-    status = status or {}
-    allocated = _quantities(
-        status.get("allocatedResources") or (status.get("resources") or {}).get("requests")
-    )
-    return ContainerResources(c.get("name", ""), requests, limits, restart, allocated)
-
-
-def qos_class(spec: Mapping[str, Any]) -> str:
-    """Guaranteed, Burstable or BestEffort, as the API server computes it (cpu and memory)."""
-    parts = [_container(c) for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]]
-    if spec.get("resources"):
-        parts.append(_container({"resources": spec["resources"]}))
-    if not any(r in c.requests or r in c.limits for c in parts for r in RESOURCES):
-        return "BestEffort"
-    pod_level = _container({"resources": spec["resources"]}) if spec.get("resources") else None
-    guaranteed_parts = [pod_level] if pod_level is not None else parts
-    if all(
-        c.limits.get(r) is not None and c.requests.get(r) == c.limits.get(r)
-        for c in guaranteed_parts
-        for r in RESOURCES
-    ):
-        return "Guaranteed"
-    return "Burstable"
-
-
-def pod_resize_state(pod: Mapping[str, Any], node_available: Mapping[str, Decimal] | None) -> PodResizeState:
-    """Read a member pod body. `node_available`: the node's allocatable minus the requests of the
-    other pods bound to (or reserved on) that node."""
-    meta = pod.get("metadata") or {}
-    spec = pod.get("spec") or {}
-    status = pod.get("status") or {}
-    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
-    pending = conditions.get("PodResizePending")
-    progress = conditions.get("PodResizeInProgress")
-    error = progress is not None and progress.get("reason") == "Error"
-    statuses = {cs.get("name"): cs for cs in status.get("containerStatuses") or []}
-    try:
-        requests: Resources = pod_requests(spec)
-    except ValueError:
-        requests = {}
+def pod_resize_state(pod: ObservedPod, node_available: Mapping[str, Decimal] | None) -> PodResizeState:
+    """The member as the plan sees it. `node_available`: the node's allocatable minus the
+    requests of the other pods bound to (or reserved on) that node."""
+    r = pod.resources
     return PodResizeState(
-        name=meta.get("name", ""),
-        node=spec.get("nodeName") or None,
-        running=status.get("phase") == "Running" and not meta.get("deletionTimestamp"),
-        containers=tuple(_container(c, statuses.get(c.get("name"))) for c in spec.get("containers") or []),
-        requests=requests,
+        name=pod.name,
+        node=pod.node_name,
+        running=pod.phase == "Running" and not pod.deleting,
+        containers=r.containers,
+        requests=pod.requests,
         node_available=node_available,
-        pod_resources=_container({"name": POD_LEVEL, "resources": spec["resources"]})
-        if spec.get("resources")
-        else None,
-        qos_class=status.get("qosClass") or qos_class(spec),
-        last_resize=parse_timestamp((meta.get("annotations") or {}).get(RESIZED_AT_ANNOTATION)),
-        pending=(pending.get("reason") or "Deferred") if pending else None,
-        in_progress=progress is not None and not error,
-        error=(progress.get("message") or "resize failed") if progress is not None and error else None,
-        message=(pending or {}).get("message") or "",
+        pod_resources=r.pod_resources,
+        qos_class=r.qos_class,
+        last_resize=r.last_resize,
+        pending=r.pending,
+        in_progress=r.in_progress,
+        error=r.error,
+        message=r.message,
     )
 
 

@@ -17,8 +17,8 @@ from podgroup_operator.api.resize import LastResize, ResizeMode, ResizeResult, R
 from podgroup_operator.core.conditions import Event
 from podgroup_operator.core.members import desired_members
 from podgroup_operator.core.observed import ObservedPod
-from podgroup_operator.core.quantity import parse_quantity
 from podgroup_operator.core.recommender import (
+    MEMORY,
     POD_LEVEL,
     Recommendation,
     RecommenderParams,
@@ -82,10 +82,10 @@ def _room(ctx: OperatorContext, pod: ObservedPod) -> dict[str, Decimal] | None:
 
 
 def _memory_limit(pod: ObservedPod, container: str) -> float | None:
-    for c in (pod.body.get("spec") or {}).get("containers") or []:
-        if c.get("name") == container:
-            limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
-            return float(parse_quantity(limit)) if limit is not None else None
+    for c in pod.resources.containers:
+        if c.name == container:
+            limit = c.limits.get(MEMORY)
+            return float(limit) if limit is not None else None
     return None
 
 
@@ -159,7 +159,7 @@ async def reconcile_resize(
                 usage_checkpoints.append(usage.to_checkpoint(role.name))
             elif len(usage_checkpoints) < MAX_MEMBER_CHECKPOINTS:
                 usage_checkpoints.append(usage.to_checkpoint(role.name, owner, MEMBER_CHECKPOINT_BUCKETS))
-        states = [pod_resize_state(p.body, _room(ctx, p)) for p in role_members if p.scheduled]
+        states = [pod_resize_state(p, _room(ctx, p)) for p in role_members if p.scheduled]
         recommendation = recs[None] if policy.uniform else {k: v for k, v in recs.items() if k is not None}
         decisions += plan_role(states, recommendation, settings, now)
 
