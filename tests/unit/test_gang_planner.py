@@ -20,15 +20,14 @@ from podgroup_operator.core.gang_state import gang_request
 from podgroup_operator.core.labels import GANG_GATE, GROUP_LABEL, INDEX_LABEL, ROLE_LABEL
 from podgroup_operator.core.observed import observe_pod
 from podgroup_operator.core.placement import (
-    HOSTNAME_LABEL,
     NodeInfo,
     fits,
     free_capacity,
     node_allows,
-    observe_node,
 )
 from podgroup_operator.core.quantity import parse_quantity
 from podgroup_operator.core.resources import Resources
+from tests.builders import NodeBuilder
 
 Body = dict[str, Any]
 NOW = datetime(2025, 3, 4, 12, 0, 0, tzinfo=UTC)
@@ -45,17 +44,13 @@ def node(
     taints: Sequence[Body] = (),
     unschedulable: bool = False,
 ) -> NodeInfo:
-    spec: Body = {"taints": list(taints)} if taints else {}
-    if unschedulable:
-        spec["unschedulable"] = True
-    return observe_node(
-        {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": name, "labels": {HOSTNAME_LABEL: name, **(labels or {})}},
-            "spec": spec,
-            "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": pods}},
-        }
+    return (
+        NodeBuilder(name)
+        .labels(labels or {})
+        .allocatable(cpu=cpu, memory=memory, pods=pods)
+        .taints(taints)
+        .unschedulable(unschedulable)
+        .observed()
     )
 
 

@@ -26,10 +26,11 @@ from podgroup_operator.core.native_restart import (
     with_native_rules,
 )
 from podgroup_operator.core.observed import observe_pod
-from podgroup_operator.core.placement import NodeInfo, observe_node
+from podgroup_operator.core.placement import NodeInfo
 from podgroup_operator.core.pods import member_pod
 from podgroup_operator.core.policy import decide
 from podgroup_operator.core.restart import native_handled
+from tests.builders import NodeBuilder
 
 Body = dict[str, Any]
 NOW = datetime(2026, 11, 28, 3, 28, tzinfo=UTC)
@@ -158,11 +159,12 @@ def test_member_pod_carries_the_rules_and_keeps_the_template_hash() -> None:
 
 
 def node(name: str, *features: str, kind: str = "real") -> NodeInfo:
-    return observe_node(
-        {
-            "metadata": {"name": name, "labels": {"podgroup.dev/node-kind": kind}},
-            "status": {"declaredFeatures": list(features)},
-        }
+    return (
+        NodeBuilder(name)
+        .without_hostname()
+        .labels({"podgroup.dev/node-kind": kind})
+        .declared_features(*features)
+        .observed()
     )
 
 
