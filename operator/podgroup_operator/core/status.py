@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from podgroup_operator.api.failure_policy import Action
 from podgroup_operator.api.models import GangStatus, Phase, PodGroupSpec, PodGroupStatus, RoleStatus
 from podgroup_operator.api.resize import ResizeStatus
 from podgroup_operator.core.conditions import (
@@ -63,6 +64,11 @@ def group_phase(
     if sum(r.running for r in roles) >= minimum:
         return Phase.RUNNING
     return Phase.SCHEDULING if admitted else Phase.PENDING
+
+
+def group_failed(status: PodGroupStatus | None) -> bool:
+    """The failure policy failed the group: terminal, its stopped members are kept."""
+    return bool(status and status.last_failure and status.last_failure.action == Action.FAIL_GROUP)
 
 
 def compute_status(
@@ -170,7 +176,7 @@ def compute_status(
         now=now,
     )
     last = previous.last_failure if previous else None
-    failed = last is not None and last.action == "FailGroup"
+    failed = group_failed(previous)
     if failed and last is not None:
         conditions = set_condition(
             conditions,

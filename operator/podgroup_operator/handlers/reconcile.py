@@ -15,9 +15,9 @@ from podgroup_operator.core.members import MemberPlan, plan_members
 from podgroup_operator.core.network import identity
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.pods import member_pod
-from podgroup_operator.core.status import compute_status
+from podgroup_operator.core.status import compute_status, group_failed
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
-from podgroup_operator.handlers.failures import group_failed, handle_failures, native_restart
+from podgroup_operator.handlers.failures import handle_failures, native_restart
 from podgroup_operator.handlers.network import reconcile_service, update_sizes
 from podgroup_operator.handlers.resize import ResizeOutcome, reconcile_resize
 from podgroup_operator.k8s.adapter import GroupRef
