@@ -71,3 +71,26 @@ def after_rollback(previous: GangStatus | None, now: datetime, base: float, cap:
         last_rollback_time=now,
         next_attempt_time=now + timedelta(seconds=delay),
     )
+
+
+def carried_gang_record(previous: GangStatus | None, pods: list[ObservedPod]) -> GangStatus | None:
+    """Carry the admission record forward; the release time and the topology domain chosen
+    are read off the members (the latest release's domain)."""
+    released = sorted(
+        (p.admitted_at, p.topology_domain or "") for p in pods if p.released and p.admitted_at is not None
+    )
+    if not released:
+        return previous
+    record = previous or GangStatus()
+    return record.model_copy(
+        update={"admitted_time": released[0][0], "topology_domain": released[-1][1] or None}
+    )
+
+
+def next_timeout_check(spec: PodGroupSpec, pods: list[ObservedPod], now: datetime) -> float | None:
+    """Seconds until the earliest released-but-unbound member reaches the schedule timeout."""
+    pending = [p.admitted_at for p in pods if p.released and not p.scheduled and p.admitted_at]
+    if not pending:
+        return None
+    due = min(pending).timestamp() + spec.gang.schedule_timeout_seconds - now.timestamp()
+    return max(0.1, due + 0.1)

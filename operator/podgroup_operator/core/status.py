@@ -239,3 +239,17 @@ def compute_status(
         actions=previous.actions if previous else None,
         resize=resize,
     )
+
+
+def restart_in_progress(status: PodGroupStatus | None, pods: list[ObservedPod]) -> str | None:
+    """Why the group counts as restarting: a restart action taken and members not back yet."""
+    last = status.last_failure if status else None
+    if last is None or last.action in ("Ignore", "FailGroup"):
+        return None
+    generation = (status.restart_generation if status else None) or 0
+    behind = [p.name for p in pods if p.active and p.restart_generation < generation]
+    if behind:
+        return f"restarting in place to generation {generation}: {len(behind)} members to go"
+    if all(p.ready for p in pods if p.active) and pods:
+        return None
+    return f"{last.action} after {last.reason} of pod {last.pod}; waiting for members to be ready"

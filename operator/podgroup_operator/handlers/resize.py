@@ -17,6 +17,7 @@ from podgroup_operator.api.resize import LastResize, ResizeMode, ResizeResult, R
 from podgroup_operator.core.conditions import Event
 from podgroup_operator.core.members import desired_members
 from podgroup_operator.core.observed import ObservedPod
+from podgroup_operator.core.placement import room_on_node
 from podgroup_operator.core.recommender import (
     MEMORY,
     POD_LEVEL,
@@ -72,13 +73,7 @@ def _room(ctx: OperatorContext, pod: ObservedPod) -> dict[str, Decimal] | None:
     node = next(iter(store), None) if store else None
     if node is None:
         return None
-    room = dict(node.allocatable)
-    for requests in ctx.node_pods.get(pod.node_name, []):
-        for r, q in requests.items():
-            room[r] = room.get(r, Decimal(0)) - q
-    for r, q in pod.requests.items():
-        room[r] = room.get(r, Decimal(0)) + q
-    return room
+    return room_on_node(node.allocatable, ctx.node_pods.get(pod.node_name, []), pod.requests)
 
 
 def _memory_limit(pod: ObservedPod, container: str) -> float | None:
