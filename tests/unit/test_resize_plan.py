@@ -1,4 +1,4 @@
-"""core.resize_plan: which members get which in-place resize, and why the others do not."""
+"""core.resize.plan: which members get which in-place resize, and why the others do not."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import pytest
 from podgroup_operator.api.resize import ResizeMode, ResizePolicy, ResizeResult
 from podgroup_operator.core.labels import RESIZED_AT_ANNOTATION
 from podgroup_operator.core.observed import observe_pod
-from podgroup_operator.core.pod_resources import ContainerResources, qos_class
-from podgroup_operator.core.recommender import CPU, MEMORY, ContainerTarget, Recommendation
-from podgroup_operator.core.resize_plan import (
+from podgroup_operator.core.resize.patch import resize_patch
+from podgroup_operator.core.resize.plan import (
     POD_LEVEL_UNSUPPORTED_MESSAGE,
     Decision,
     PlanSettings,
@@ -24,8 +23,10 @@ from podgroup_operator.core.resize_plan import (
     plan_role,
     pod_level_mode,
     pod_resize_state,
-    resize_patch,
 )
+from podgroup_operator.core.resize.pod_resources import ContainerResources, qos_class
+from podgroup_operator.core.resize.recommender import ContainerTarget, Recommendation
+from podgroup_operator.core.resize.units import CPU, MEMORY
 
 D = Decimal
 MI, GI = 2**20, 2**30

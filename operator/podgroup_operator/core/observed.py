@@ -23,7 +23,7 @@ from podgroup_operator.core.labels import (
     TOPOLOGY_DOMAIN_ANNOTATION,
 )
 from podgroup_operator.core.placement import Constraints, constraints_of
-from podgroup_operator.core.pod_resources import PodResources, read_pod_resources
+from podgroup_operator.core.resize.pod_resources import PodResources, read_pod_resources
 from podgroup_operator.core.resources import Resources, pod_requests
 from podgroup_operator.core.timestamps import parse_timestamp
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from podgroup_operator.api.models import PodGroupStatus
-from podgroup_operator.core.recommender import RoleUsage, UsageSample
+from podgroup_operator.core.resize.usage import RoleUsage, UsageSample
 
 GroupKey = tuple[str, str]  # (namespace, name)
 

@@ -1,5 +1,5 @@
 """Automatic in-place resize of one PodGroup: usage (k8s.usage) -> recommendation
-(core.recommender) -> plan (core.resize_plan) -> pods/resize (k8s.adapter).
+(core.resize.recommender) -> plan (core.resize.plan) -> pods/resize (k8s.adapter).
 
 What the recommender has learnt lives in memory and is checkpointed in status.resize.usage at
 most once a minute, so a restarted operator goes on from the checkpoint, not from nothing."""
@@ -18,24 +18,13 @@ from podgroup_operator.core.conditions import Event
 from podgroup_operator.core.members import desired_members
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import room_on_node
-from podgroup_operator.core.recommender import (
-    MEMORY,
-    POD_LEVEL,
-    Recommendation,
-    RecommenderParams,
-    RoleUsage,
-    pod_level_samples,
-    recommend,
-    to_status,
-)
-from podgroup_operator.core.resize_plan import (
-    PlanSettings,
-    PodResize,
-    next_poll_delay,
-    plan_role,
-    pod_resize_state,
-    resize_patch,
-)
+from podgroup_operator.core.resize.params import RecommenderParams
+from podgroup_operator.core.resize.patch import resize_patch
+from podgroup_operator.core.resize.plan import PlanSettings, PodResize, plan_role, pod_resize_state
+from podgroup_operator.core.resize.polling import next_poll_delay
+from podgroup_operator.core.resize.recommender import Recommendation, recommend, to_status
+from podgroup_operator.core.resize.units import MEMORY, POD_LEVEL
+from podgroup_operator.core.resize.usage import RoleUsage, pod_level_samples
 from podgroup_operator.handlers.context import OperatorContext
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import RESIZES

@@ -13,7 +13,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from podgroup_operator.core.labels import GROUP_LABEL
 from podgroup_operator.core.quantity import parse_quantity
-from podgroup_operator.core.recommender import UsageSample
+from podgroup_operator.core.resize.usage import UsageSample
 from podgroup_operator.core.timestamps import parse_timestamp
 
 logger = logging.getLogger(__name__)

@@ -34,22 +34,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from podgroup_operator.api.resize import ResizeMode, ResizePolicy, ResizeResult
 from podgroup_operator.core.observed import ObservedPod
-from podgroup_operator.core.pod_resources import ContainerResources
-from podgroup_operator.core.recommender import (
-    CPU,
-    MEMORY,
-    POD_LEVEL,
-    RESOURCES,
-    ContainerTarget,
-    Recommendation,
-    format_resources,
-    proportional_limits,
-    round_down,
-)
+from podgroup_operator.core.resize.limits import format_resources, proportional_limits, round_down
+from podgroup_operator.core.resize.pod_resources import ContainerResources
+from podgroup_operator.core.resize.recommender import ContainerTarget, Recommendation
+from podgroup_operator.core.resize.units import CPU, MEMORY, POD_LEVEL, RESOURCES
 
 POD_LEVEL_UNSUPPORTED_MESSAGE = (
     "pod-level resources are only recommended: resizing them in place needs cgroup v2 and the "
@@ -446,52 +437,3 @@ def _summary(changes: Mapping[str, ResourcePatch], pod_changes: ResourcePatch | 
             f"pod: {', '.join(f'{r}={q}' for r, q in format_resources(pod_changes.requests).items())}"
         )
     return "; ".join(parts)
-
-
-# --- the patch ---------------------------------------------------------------------------------
-
-
-def _resources(p: ResourcePatch) -> dict[str, dict[str, str]]:
-    out = {"requests": format_resources(p.requests)}
-    if p.limits:
-        out["limits"] = format_resources(p.limits)
-    return out
-
-
-def resize_patch(resize: PodResize) -> dict[str, Any]:
-    """The strategic-merge patch body for the pods/resize subresource: only the changed resources
-    (containers merge by name, resource maps by key)."""
-    spec: dict[str, Any] = {}
-    if resize.containers:
-        spec["containers"] = [
-            {"name": name, "resources": _resources(p)} for name, p in sorted(resize.containers.items())
-        ]
-    if resize.pod_resources is not None:
-        spec["resources"] = _resources(resize.pod_resources)
-    return {"spec": spec}
-
-
-# --- when to look again ------------------------------------------------------------------------
-
-
-def next_poll_delay(
-    now: datetime,
-    newest_sample: datetime | None,
-    resolution: float | None,
-    interval: float,
-    slack: float = 1.0,
-) -> float:
-    """Seconds until usage is worth reading again: just after the source's next sample is due (its
-    newest sample's time + its resolution, + slack for the scrape to land; every `slack` seconds
-    while it is late, up to half a resolution), never later than `interval`, never sooner than
-    `slack`. Polling on the scrape's beat, not on a fixed interval
-    out of phase with it, is what keeps a load change to the PATCH within about one resolution."""
-    if newest_sample is None or resolution is None or resolution <= 0:
-        return interval
-    due = newest_sample + timedelta(seconds=resolution + slack)
-    if due <= now < newest_sample + timedelta(seconds=1.5 * resolution):
-        return slack  # the next sample is late to show: look again soon, not a scrape later
-    if due <= now:  # a missed scrape, or a stopped source: the next slot on the same beat
-        missed = (now - due).total_seconds() // resolution + 1
-        due += timedelta(seconds=missed * resolution)
-    return max(slack, min(interval, (due - now).total_seconds()))

@@ -12,7 +12,7 @@ from typing import Any
 
 from podgroup_operator.core.labels import RESIZED_AT_ANNOTATION
 from podgroup_operator.core.quantity import parse_quantity
-from podgroup_operator.core.recommender import POD_LEVEL, RESOURCES
+from podgroup_operator.core.resize.units import POD_LEVEL, RESOURCES
 from podgroup_operator.core.resources import defaulted_requests
 from podgroup_operator.core.timestamps import parse_timestamp
 
