@@ -151,6 +151,8 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         before = (previous.conditions if previous else None) or []
         for event in transition_events(before, status.conditions or []):
             await ctx.writer.post_event(group, event, ctx.clock())
+    for event in resize.events:  # after the status that records these resizes
+        await ctx.writer.post_event(group, event, ctx.clock())
     if refusals:
         raise RetryLater(refusals[0])
     # More members to create: again at once, behind the groups already waiting (their turn).

@@ -44,6 +44,8 @@ class ResizeOutcome:
     resizing: str | None = None  # why the group counts as resizing now
     infeasible: str | None = None  # a resize the nodes cannot give
     requeue: float | None = None
+    # The resizes made, announced once the status that records them is written.
+    events: tuple[Event, ...] = ()
 
 
 def _params(ctx: OperatorContext, spec: PodGroupSpec) -> RecommenderParams:
@@ -150,7 +152,7 @@ async def reconcile_resize(
     _forget_departed(
         ctx, group, {(m.role, None if policy.uniform else m.name) for m in desired_members(group.name, spec)}
     )
-    last, resizing, infeasible = await _apply(ctx, group, decisions, before)
+    last, resizing, infeasible, events = await _apply(ctx, group, decisions, before)
     status = ResizeStatus(
         recommendations=recommendations[:MAX_RECOMMENDATIONS] or None,
         last_resize=last,
@@ -164,7 +166,7 @@ async def reconcile_resize(
         "PodGroup %s/%s: %d usage samples, the source's newest %s; again in %.1fs",
         group.namespace, group.name, len(samples), beat.newest, requeue,
     )  # fmt: skip
-    return ResizeOutcome(status, resizing, infeasible, requeue=requeue)
+    return ResizeOutcome(status, resizing, infeasible, requeue=requeue, events=tuple(events))
 
 
 def _forget_departed(ctx: OperatorContext, group: GroupRef, owners: set[tuple[str, str | None]]) -> None:
@@ -180,10 +182,11 @@ def _container_names(role: Role) -> list[str]:
 
 async def _apply(
     ctx: OperatorContext, group: GroupRef, decisions: list[PodResize], before: ResizeStatus | None
-) -> tuple[LastResize | None, str | None, str | None]:
+) -> tuple[LastResize | None, str | None, str | None, list[Event]]:
     now = ctx.clock()
     last = before.last_resize if before else None
     resizing = infeasible = None
+    events = []
     for d in decisions:
         if d.apply:
             refused = await ctx.writer.resize_pod(group.namespace, d.pod, resize_patch(d), now)
@@ -192,7 +195,7 @@ async def _apply(
             RESIZES.labels(result).inc()
             last = LastResize(pod=d.pod, time=now, result=result, message=message[:4096])
             kind = "Warning" if result in (ResizeResult.ERROR, ResizeResult.CAPPED) else "Normal"
-            await ctx.writer.post_event(group, Event(kind, f"Resize{result}", f"pod {d.pod}: {message}"), now)
+            events.append(Event(kind, f"Resize{result}", f"pod {d.pod}: {message}"))
             resizing = f"resized pod {d.pod} in place: {message}"
         elif d.result in (ResizeResult.DEFERRED, ResizeResult.INFEASIBLE, ResizeResult.ERROR):
             # An outcome the kubelet reported: record it once, never resend the same resize.
@@ -204,7 +207,7 @@ async def _apply(
             )
         if d.capped or d.result == ResizeResult.INFEASIBLE:  # capped now, or still short of the target
             infeasible = f"pod {d.pod}: {d.message}"
-    return last, resizing, infeasible
+    return last, resizing, infeasible, events
 
 
 def _checkpoint(
