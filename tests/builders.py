@@ -91,6 +91,10 @@ class PodBuilder:
         self._body["spec"].update(fields)
         return self
 
+    def status(self, **fields: Any) -> Self:
+        self._body["status"].update(fields)
+        return self
+
     def obj(self) -> Body:
         return copy.deepcopy(self._body)
 
