@@ -30,7 +30,7 @@ from podgroup_operator.core.placement import NodeInfo
 from podgroup_operator.core.pods import member_pod
 from podgroup_operator.core.policy import decide
 from podgroup_operator.core.restart import native_handled
-from tests.builders import NodeBuilder
+from tests.builders import NodeBuilder, PodBuilder
 
 Body = dict[str, Any]
 NOW = datetime(2026, 11, 28, 3, 28, tzinfo=UTC)
@@ -227,31 +227,21 @@ KILLED_FOR_RESTART = {"terminated": {"exitCode": 137, "reason": "RestartingAllCo
 
 
 def native_pod(*statuses: Body, restarting: bool, handled: dict[str, int] | None = None) -> Any:
-    annotations = {HANDLED_FAILURES_ANNOTATION: json.dumps(handled)} if handled else {}
-    return observe_pod(
-        {
-            "metadata": {"name": "g-w-0", "uid": "uid-0", "annotations": annotations},
-            "spec": {
-                "nodeName": "real-0",
-                "containers": [
-                    {
-                        "name": "a",
-                        "image": "x",
-                        "restartPolicy": "Always",
-                        "restartPolicyRules": [RESTART_ALL],
-                    },
-                    {"name": "b", "image": "x"},
-                ],
-            },
-            "status": {
-                "phase": "Running",
-                "conditions": [
-                    {"type": "AllContainersRestarting", "status": "True" if restarting else "False"}
-                ],
-                "containerStatuses": list(statuses),
-            },
-        }
+    pod = (
+        PodBuilder("g-w-0")
+        .uid("uid-0")
+        .node("real-0")
+        .container("a", "x", restartPolicy="Always", restartPolicyRules=[RESTART_ALL])
+        .container("b", "x")
+        .phase("Running")
+        .status(
+            conditions=[{"type": "AllContainersRestarting", "status": "True" if restarting else "False"}],
+            containerStatuses=list(statuses),
+        )
     )
+    if handled:
+        pod.annotation(HANDLED_FAILURES_ANNOTATION, json.dumps(handled))
+    return pod.observed()
 
 
 # 1: a exited 134, the kubelet has begun; 2: both stopped for the restart; 3: both running again.
