@@ -1,5 +1,6 @@
-"""Decisions the reconcile used to make itself, now in core: the node room a member can grow
-into, the gang record carried forward, when to look at a release again, why a group restarts."""
+"""Decisions the handlers used to make themselves, now in core: the node room a member can grow
+into, the gang record carried forward, when to look at a release again, why a group restarts,
+whether a gang backs off and since when it waits."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from podgroup_operator.api.models import ActionUse, FailureRecord, GangStatus, PodGroupSpec, PodGroupStatus
-from podgroup_operator.core.gang_state import carried_gang_record, next_timeout_check
+from podgroup_operator.core.gang_state import (
+    backing_off,
+    carried_gang_record,
+    next_timeout_check,
+    waiting_since,
+)
 from podgroup_operator.core.labels import ADMITTED_AT_ANNOTATION, RESTART_GENERATION_ANNOTATION
 from podgroup_operator.core.placement import room_on_node
 from podgroup_operator.core.status import restart_in_progress
@@ -61,3 +67,13 @@ def test_a_group_restarts_until_its_members_reach_the_generation_and_are_ready()
     assert restart_in_progress(status, [behind]) == "restarting in place to generation 1: 1 members to go"
     assert restart_in_progress(status, [caught_up]) is None
     assert restart_in_progress(None, [behind]) is None
+
+
+def test_a_rolled_back_gang_backs_off_then_waits_since_its_rollback() -> None:
+    record = GangStatus(rollbacks=1, last_rollback_time=T0, next_attempt_time=T0 + timedelta(seconds=10))
+    assert backing_off(record, T0 + timedelta(seconds=4)) == 6.0
+    assert backing_off(record, T0 + timedelta(seconds=10)) is None
+    assert backing_off(None, T0) is None
+    created = T0 - timedelta(hours=1)
+    assert waiting_since(created, record) == T0
+    assert waiting_since(created, None) == created

@@ -94,3 +94,17 @@ def next_timeout_check(spec: PodGroupSpec, pods: list[ObservedPod], now: datetim
         return None
     due = min(pending).timestamp() + spec.gang.schedule_timeout_seconds - now.timestamp()
     return max(0.1, due + 0.1)
+
+
+def backing_off(record: GangStatus | None, now: datetime) -> float | None:
+    """Seconds the gang still waits after a rollback before it is planned again, or None."""
+    if record and record.next_attempt_time and record.next_attempt_time > now:
+        return (record.next_attempt_time - now).total_seconds()
+    return None
+
+
+def waiting_since(created: datetime, record: GangStatus | None) -> datetime:
+    """Since when the gang waits: its group's creation, or its last rollback."""
+    if record and record.last_rollback_time:
+        return max(created, record.last_rollback_time)
+    return created

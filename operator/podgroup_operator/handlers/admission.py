@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from podgroup_operator.config import Config
 from podgroup_operator.core.gang import GangRequest, Verdict, plan_steps
-from podgroup_operator.core.gang_state import gang_request
+from podgroup_operator.core.gang_state import backing_off, gang_request, waiting_since
 from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import HOSTNAME_LABEL, free_capacity
@@ -114,13 +114,11 @@ class GangAdmitter:
             if self._ctx.memory.of(key, group.uid).reserved:
                 continue  # released, the index does not show it yet
             record = group.status.gang if group.status else None
-            if record and record.next_attempt_time and record.next_attempt_time > now:
-                self._wake_at((record.next_attempt_time - now).total_seconds())
+            wait = backing_off(record, now)
+            if wait is not None:
+                self._wake_at(wait)
                 continue
-            since = group.created
-            if record and record.last_rollback_time:
-                since = max(since, record.last_rollback_time)
-            request = gang_request(key, group.spec, pods, since)
+            request = gang_request(key, group.spec, pods, waiting_since(group.created, record))
             if request is not None:
                 gangs.append(request)
         return gangs
