@@ -13,11 +13,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus, Role
-from podgroup_operator.api.resize import LastResize, ResizeMode, ResizeResult, ResizeStatus, UsageCheckpoint
+from podgroup_operator.api.resize import ResizeMode, ResizeStatus, UsageCheckpoint
 from podgroup_operator.core.conditions import Event
 from podgroup_operator.core.members import desired_members
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import room_on_node
+from podgroup_operator.core.resize.outcome import ResizeOutcomes, resize_outcomes
 from podgroup_operator.core.resize.params import RecommenderParams
 from podgroup_operator.core.resize.patch import resize_patch
 from podgroup_operator.core.resize.plan import PlanSettings, PodResize, plan_role, pod_resize_state
@@ -152,10 +153,10 @@ async def reconcile_resize(
     _forget_departed(
         ctx, group, {(m.role, None if policy.uniform else m.name) for m in desired_members(group.name, spec)}
     )
-    last, resizing, infeasible, events = await _apply(ctx, group, decisions, before)
+    outcomes = await _apply(ctx, group, decisions, before)
     status = ResizeStatus(
         recommendations=recommendations[:MAX_RECOMMENDATIONS] or None,
-        last_resize=last,
+        last_resize=outcomes.last,
         usage=_checkpoint(ctx, group, usage_checkpoints, before),
     )
     # Look again just after the next scrape is due, so a load change is seen within one scrape.
@@ -166,7 +167,9 @@ async def reconcile_resize(
         "PodGroup %s/%s: %d usage samples, the source's newest %s; again in %.1fs",
         group.namespace, group.name, len(samples), beat.newest, requeue,
     )  # fmt: skip
-    return ResizeOutcome(status, resizing, infeasible, requeue=requeue, events=tuple(events))
+    return ResizeOutcome(
+        status, outcomes.resizing, outcomes.infeasible, requeue=requeue, events=outcomes.events
+    )
 
 
 def _forget_departed(ctx: OperatorContext, group: GroupRef, owners: set[tuple[str, str | None]]) -> None:
@@ -182,32 +185,17 @@ def _container_names(role: Role) -> list[str]:
 
 async def _apply(
     ctx: OperatorContext, group: GroupRef, decisions: list[PodResize], before: ResizeStatus | None
-) -> tuple[LastResize | None, str | None, str | None, list[Event]]:
+) -> ResizeOutcomes:
     now = ctx.clock()
-    last = before.last_resize if before else None
-    resizing = infeasible = None
-    events = []
-    for d in decisions:
-        if d.apply:
-            refused = await ctx.writer.resize_pod(group.namespace, d.pod, resize_patch(d), now)
-            result = ResizeResult.ERROR if refused else (d.result or ResizeResult.APPLIED)
-            message = refused or d.message
-            RESIZES.labels(result).inc()
-            last = LastResize(pod=d.pod, time=now, result=result, message=message[:4096])
-            kind = "Warning" if result in (ResizeResult.ERROR, ResizeResult.CAPPED) else "Normal"
-            events.append(Event(kind, f"Resize{result}", f"pod {d.pod}: {message}"))
-            resizing = f"resized pod {d.pod} in place: {message}"
-        elif d.result in (ResizeResult.DEFERRED, ResizeResult.INFEASIBLE, ResizeResult.ERROR):
-            # An outcome the kubelet reported: record it once, never resend the same resize.
-            if last is None or (last.pod, last.result, last.message) != (d.pod, d.result, d.message):
-                RESIZES.labels(d.result).inc()
-                last = LastResize(pod=d.pod, time=now, result=d.result, message=d.message[:4096])
-            resizing = resizing or (
-                f"pod {d.pod}: {d.result}: {d.message}" if d.result == "Deferred" else None
-            )
-        if d.capped or d.result == ResizeResult.INFEASIBLE:  # capped now, or still short of the target
-            infeasible = f"pod {d.pod}: {d.message}"
-    return last, resizing, infeasible, events
+    refused = {
+        d.pod: await ctx.writer.resize_pod(group.namespace, d.pod, resize_patch(d), now)
+        for d in decisions
+        if d.apply
+    }
+    outcomes = resize_outcomes(decisions, refused, before.last_resize if before else None, now)
+    for result in outcomes.results:
+        RESIZES.labels(result).inc()
+    return outcomes
 
 
 def _checkpoint(
