@@ -65,7 +65,10 @@ GANG_ROLLBACKS = Counter(
     registry=REGISTRY,
 )
 RECONCILES = Counter(
-    "podgroup_reconciles_total", "PodGroup reconciles by result.", ["result"], registry=REGISTRY
+    "podgroup_reconciles_total",
+    "PodGroup reconciles by result: success, retry (the API server refused a write), error.",
+    ["result"],
+    registry=REGISTRY,
 )
 API_WRITES = Counter(
     "podgroup_api_writes_total",

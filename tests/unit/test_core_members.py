@@ -9,6 +9,7 @@ import pytest
 from podgroup_operator.api.models import PodGroupSpec
 from podgroup_operator.core.members import Member, desired_members, plan_members
 from podgroup_operator.core.observed import ObservedPod
+from tests.builders import PodBuilder
 
 GROUP = "train"
 UID = "uid-train"
@@ -30,18 +31,16 @@ def pod(
     deleting: bool = False,
     name: str | None = None,
 ) -> ObservedPod:
-    return ObservedPod(
-        name=name or f"{GROUP}-{role}-{index}",
-        uid=f"pod-uid-{role}-{index}",
-        role=role,
-        index=index,
-        phase="Running",
-        node_name="node-1",
-        ready=True,
-        deleting=deleting,
-        scheduling_gates=(),
-        restart_count=0,
-        owner_uid=owner,
+    return (
+        PodBuilder(name or f"{GROUP}-{role}-{index}")
+        .uid(f"pod-uid-{role}-{index}")
+        .member(GROUP, role, index)
+        .owner(owner)
+        .phase("Running")
+        .node("node-1")
+        .ready()
+        .deleting(deleting)
+        .observed()
     )
 
 

@@ -16,9 +16,9 @@ from podgroup_operator.api.models import (
     RoleStatus,
 )
 from podgroup_operator.core.conditions import PODS_CREATED, READY
-from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.status import compute_status
+from tests.builders import PodBuilder
 
 GROUP = "train"
 TEMPLATE: dict[str, Any] = {"spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}
@@ -57,18 +57,16 @@ def pod(
     """A pod from its member name "train-<role>-<index>"; unbound pods wait at the gang gate
     unless `gated=False` (released to the scheduler, not bound yet)."""
     _, role, index = name.split("-")
-    return ObservedPod(
-        name=name,
-        uid=f"uid-{name}",
-        role=role,
-        index=int(index),
-        phase=phase,
-        node_name=node,
-        ready=ready,
-        deleting=deleting,
-        scheduling_gates=(GANG_GATE,) if (node is None if gated is None else gated) else (),
-        restart_count=0,
-        owner_uid="uid-train",
+    return (
+        PodBuilder(name)
+        .member("train", role, int(index))
+        .owner("uid-train")
+        .phase(phase)
+        .node(node)
+        .ready(ready)
+        .deleting(deleting)
+        .gang_gated(node is None if gated is None else gated)
+        .observed()
     )
 
 

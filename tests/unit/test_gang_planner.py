@@ -17,18 +17,16 @@ import pytest
 from podgroup_operator.api.models import PodGroupSpec
 from podgroup_operator.core.gang import GangRequest, Verdict, plan_admissions
 from podgroup_operator.core.gang_state import gang_request
-from podgroup_operator.core.labels import GANG_GATE, GROUP_LABEL, INDEX_LABEL, ROLE_LABEL
 from podgroup_operator.core.observed import observe_pod
 from podgroup_operator.core.placement import (
-    HOSTNAME_LABEL,
     NodeInfo,
     fits,
     free_capacity,
     node_allows,
-    observe_node,
 )
 from podgroup_operator.core.quantity import parse_quantity
 from podgroup_operator.core.resources import Resources
+from tests.builders import NodeBuilder, PodBuilder
 
 Body = dict[str, Any]
 NOW = datetime(2025, 3, 4, 12, 0, 0, tzinfo=UTC)
@@ -45,17 +43,13 @@ def node(
     taints: Sequence[Body] = (),
     unschedulable: bool = False,
 ) -> NodeInfo:
-    spec: Body = {"taints": list(taints)} if taints else {}
-    if unschedulable:
-        spec["unschedulable"] = True
-    return observe_node(
-        {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": name, "labels": {HOSTNAME_LABEL: name, **(labels or {})}},
-            "spec": spec,
-            "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": pods}},
-        }
+    return (
+        NodeBuilder(name)
+        .labels(labels or {})
+        .allocatable(cpu=cpu, memory=memory, pods=pods)
+        .taints(taints)
+        .unschedulable(unschedulable)
+        .observed()
     )
 
 
@@ -79,34 +73,17 @@ def workers(replicas: int, cpu: str = "1", memory: str = "64Mi", **kw: Any) -> R
 def member_body(group: str, namespace: str, role: Role, index: int) -> Body:
     name = f"{group}-{role.name}-{index}"
     released = index < role.released
-    spec: Body = {
-        "containers": [
-            {
-                "name": "main",
-                "image": "busybox:1.36",
-                "resources": {"requests": {"cpu": role.cpu, "memory": role.memory}},
-            }
-        ],
-        **role.scheduling,
-    }
+    pod = (
+        PodBuilder(name, namespace)
+        .uid(f"uid-{namespace}-{name}")
+        .member(group, role.name, index)
+        .container("main", "busybox:1.36", resources={"requests": {"cpu": role.cpu, "memory": role.memory}})
+        .spec(**role.scheduling)
+        .phase("Running" if released else "Pending")
+    )
     if role.priority is not None:
-        spec["priority"] = role.priority
-    if released:
-        spec["nodeName"] = "elsewhere"
-    else:
-        spec["schedulingGates"] = [{"name": GANG_GATE}]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "uid": f"uid-{namespace}-{name}",
-            "labels": {GROUP_LABEL: group, ROLE_LABEL: role.name, INDEX_LABEL: str(index)},
-        },
-        "spec": spec,
-        "status": {"phase": "Running" if released else "Pending"},
-    }
+        pod.spec(priority=role.priority)
+    return (pod.node("elsewhere") if released else pod.gang_gated()).obj()
 
 
 def gang(group: str, *roles: Role, waited: float = 60.0, namespace: str = "ml") -> GangRequest:

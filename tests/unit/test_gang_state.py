@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from podgroup_operator.api.models import GangStatus, PodGroupSpec
+from podgroup_operator.core.backoff import backoff_seconds
 from podgroup_operator.core.gang import MemberRequest
 from podgroup_operator.core.gang_state import (
     after_rollback,
-    backoff_seconds,
     gang_minimum,
     gang_request,
     is_admitted,
@@ -23,13 +23,11 @@ from podgroup_operator.core.gang_state import (
 from podgroup_operator.core.labels import (
     ADMITTED_AT_ANNOTATION,
     GANG_GATE,
-    GROUP_LABEL,
-    INDEX_LABEL,
     PLANNED_NODE_ANNOTATION,
-    ROLE_LABEL,
 )
-from podgroup_operator.core.observed import ObservedPod, observe_pod
+from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import constraints_of
+from tests.builders import PodBuilder
 
 GROUP = "train"
 KEY = ("ml", GROUP)
@@ -72,47 +70,26 @@ def member(
     extra_gates: tuple[str, ...] = (),
 ) -> ObservedPod:
     """A member pod as the API server returns it, read with observe_pod."""
-    name = f"{GROUP}-{role}-{index}"
-    annotations = {"podgroup.dev/template-hash": "0123456789abcdef"}
-    if admitted_at is not None:
-        annotations[ADMITTED_AT_ANNOTATION] = admitted_at
-    if planned_node is not None:
-        annotations[PLANNED_NODE_ANNOTATION] = planned_node
-    metadata: dict[str, Any] = {
-        "name": name,
-        "namespace": "ml",
-        "uid": f"uid-{name}",
-        "labels": {GROUP_LABEL: GROUP, ROLE_LABEL: role, INDEX_LABEL: str(index)},
-        "annotations": annotations,
-        "ownerReferences": [
-            {
-                "apiVersion": "podgroup.dev/v1alpha1",
-                "kind": "PodGroup",
-                "name": GROUP,
-                "uid": "uid-train",
-                "controller": True,
-            }
-        ],
-    }
-    if deleting:
-        metadata["deletionTimestamp"] = "2025-03-04T11:59:00Z"
-    gates = [{"name": g} for g in ((GANG_GATE,) if gated else ()) + extra_gates]
-    spec: dict[str, Any] = {
-        "containers": [
-            {"name": "c", "image": "busybox:1.36", "resources": {"requests": {"cpu": cpu, "memory": memory}}}
-        ]
-    }
-    if gates:
-        spec["schedulingGates"] = gates
-    if node is not None:
-        spec["nodeName"] = node
-    if priority is not None:
-        spec["priority"] = priority
-    if node_selector is not None:
-        spec["nodeSelector"] = node_selector
-    return observe_pod(
-        {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec, "status": {"phase": phase}}
+    pod = (
+        PodBuilder(f"{GROUP}-{role}-{index}")
+        .member(GROUP, role, index)
+        .owner("uid-train")
+        .annotation("podgroup.dev/template-hash", "0123456789abcdef")
+        .container("c", "busybox:1.36", resources={"requests": {"cpu": cpu, "memory": memory}})
+        .gates(*((GANG_GATE,) if gated else ()), *extra_gates)
+        .node(node)
+        .phase(phase)
+        .deleting(deleting)
     )
+    if admitted_at is not None:
+        pod.annotation(ADMITTED_AT_ANNOTATION, admitted_at)
+    if planned_node is not None:
+        pod.annotation(PLANNED_NODE_ANNOTATION, planned_node)
+    if priority is not None:
+        pod.spec(priority=priority)
+    if node_selector is not None:
+        pod.spec(nodeSelector=node_selector)
+    return pod.observed()
 
 
 def running(role: str, index: int) -> ObservedPod:

@@ -12,6 +12,7 @@ import pytest
 from podgroup_operator.core.failures import Failure, detect_failures
 from podgroup_operator.core.labels import HANDLED_FAILURES_ANNOTATION
 from podgroup_operator.core.observed import observe_pod
+from tests.builders import PodBuilder
 
 Body = dict[str, Any]
 UID = "7d0e5c1a-93b4-4a7e-8d1f-2f6c0b9e4a10"
@@ -55,39 +56,30 @@ def pod(
     deleting: bool = False,
 ) -> Body:
     statuses = statuses or (status_of(),)
-    annotations = {"podgroup.dev/template-hash": "0123456789abcdef"}
+    pod = (
+        PodBuilder("train-worker-0")
+        .uid(UID)
+        .member("train", "worker", 0)
+        .annotation("podgroup.dev/template-hash", "0123456789abcdef")
+        .deleting(deleting)
+        .node("node-a")
+        .spec(restartPolicy=restart_policy)
+        .phase(phase)
+        .status(
+            conditions=[
+                {"type": "PodScheduled", "status": "True"},
+                *({"type": t, "status": s, "reason": "x"} for t, s in conditions),
+            ],
+            containerStatuses=list(statuses),
+        )
+    )
+    for s in statuses:
+        pod.container(s["name"], "busybox:1.36")
     if handled is not None:
-        annotations[HANDLED_FAILURES_ANNOTATION] = json.dumps(handled)
-    metadata: Body = {
-        "name": "train-worker-0",
-        "namespace": "ml",
-        "uid": UID,
-        "labels": {"podgroup.dev/name": "train", "podgroup.dev/role": "worker", "podgroup.dev/index": "0"},
-        "annotations": annotations,
-    }
-    if deleting:
-        metadata["deletionTimestamp"] = "2025-01-02T03:05:00Z"
-    status: Body = {
-        "phase": phase,
-        "conditions": [
-            {"type": "PodScheduled", "status": "True"},
-            *({"type": t, "status": s, "reason": "x"} for t, s in conditions),
-        ],
-        "containerStatuses": list(statuses),
-    }
+        pod.annotation(HANDLED_FAILURES_ANNOTATION, json.dumps(handled))
     if reason is not None:
-        status["reason"] = reason
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": metadata,
-        "spec": {
-            "nodeName": "node-a",
-            "restartPolicy": restart_policy,
-            "containers": [{"name": s["name"], "image": "busybox:1.36"} for s in statuses],
-        },
-        "status": status,
-    }
+        pod.status(reason=reason)
+    return pod.obj()
 
 
 def detect(

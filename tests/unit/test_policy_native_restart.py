@@ -26,10 +26,11 @@ from podgroup_operator.core.native_restart import (
     with_native_rules,
 )
 from podgroup_operator.core.observed import observe_pod
-from podgroup_operator.core.placement import NodeInfo, observe_node
+from podgroup_operator.core.placement import NodeInfo
 from podgroup_operator.core.pods import member_pod
 from podgroup_operator.core.policy import decide
 from podgroup_operator.core.restart import native_handled
+from tests.builders import NodeBuilder, PodBuilder
 
 Body = dict[str, Any]
 NOW = datetime(2026, 11, 28, 3, 28, tzinfo=UTC)
@@ -158,11 +159,12 @@ def test_member_pod_carries_the_rules_and_keeps_the_template_hash() -> None:
 
 
 def node(name: str, *features: str, kind: str = "real") -> NodeInfo:
-    return observe_node(
-        {
-            "metadata": {"name": name, "labels": {"podgroup.dev/node-kind": kind}},
-            "status": {"declaredFeatures": list(features)},
-        }
+    return (
+        NodeBuilder(name)
+        .without_hostname()
+        .labels({"podgroup.dev/node-kind": kind})
+        .declared_features(*features)
+        .observed()
     )
 
 
@@ -225,31 +227,21 @@ KILLED_FOR_RESTART = {"terminated": {"exitCode": 137, "reason": "RestartingAllCo
 
 
 def native_pod(*statuses: Body, restarting: bool, handled: dict[str, int] | None = None) -> Any:
-    annotations = {HANDLED_FAILURES_ANNOTATION: json.dumps(handled)} if handled else {}
-    return observe_pod(
-        {
-            "metadata": {"name": "g-w-0", "uid": "uid-0", "annotations": annotations},
-            "spec": {
-                "nodeName": "real-0",
-                "containers": [
-                    {
-                        "name": "a",
-                        "image": "x",
-                        "restartPolicy": "Always",
-                        "restartPolicyRules": [RESTART_ALL],
-                    },
-                    {"name": "b", "image": "x"},
-                ],
-            },
-            "status": {
-                "phase": "Running",
-                "conditions": [
-                    {"type": "AllContainersRestarting", "status": "True" if restarting else "False"}
-                ],
-                "containerStatuses": list(statuses),
-            },
-        }
+    pod = (
+        PodBuilder("g-w-0")
+        .uid("uid-0")
+        .node("real-0")
+        .container("a", "x", restartPolicy="Always", restartPolicyRules=[RESTART_ALL])
+        .container("b", "x")
+        .phase("Running")
+        .status(
+            conditions=[{"type": "AllContainersRestarting", "status": "True" if restarting else "False"}],
+            containerStatuses=list(statuses),
+        )
     )
+    if handled:
+        pod.annotation(HANDLED_FAILURES_ANNOTATION, json.dumps(handled))
+    return pod.observed()
 
 
 # 1: a exited 134, the kubelet has begun; 2: both stopped for the restart; 3: both running again.

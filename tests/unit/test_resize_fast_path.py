@@ -1,4 +1,4 @@
-"""core.resize_plan: the fast path (grow at once when the latest usage is above the request by
+"""core.resize.plan: the fast path (grow at once when the latest usage is above the request by
 more than the margin; never shrink that way) and when to read usage again."""
 
 from __future__ import annotations
@@ -10,25 +10,13 @@ from decimal import Decimal
 import pytest
 
 from podgroup_operator.api.resize import ResizePolicy
-from podgroup_operator.core.recommender import (
-    CPU,
-    MEMORY,
-    ContainerTarget,
-    Recommendation,
-    RecommenderParams,
-    RoleUsage,
-    UsageSample,
-    recommend,
-)
-from podgroup_operator.core.resize_plan import (
-    ContainerResources,
-    Decision,
-    PlanSettings,
-    PodResizeState,
-    fast_growth,
-    next_poll_delay,
-    plan_role,
-)
+from podgroup_operator.core.resize.params import RecommenderParams
+from podgroup_operator.core.resize.plan import Decision, PlanSettings, PodResizeState, fast_growth, plan_role
+from podgroup_operator.core.resize.pod_resources import ContainerResources
+from podgroup_operator.core.resize.polling import next_poll_delay
+from podgroup_operator.core.resize.recommender import ContainerTarget, Recommendation, recommend
+from podgroup_operator.core.resize.units import CPU, MEMORY
+from podgroup_operator.core.resize.usage import RoleUsage, UsageSample
 
 D = Decimal
 MI, GI = 2**20, 2**30

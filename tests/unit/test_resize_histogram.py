@@ -1,4 +1,4 @@
-"""core.recommender histograms: exponential buckets, percentiles, decay, merge, checkpoints."""
+"""core.resize.histogram: exponential buckets, percentiles, decay, merge, checkpoints."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from podgroup_operator.api.resize import HistogramCheckpoint
-from podgroup_operator.core.recommender import (
+from podgroup_operator.core.resize.histogram import (
     CHECKPOINT_MAX_BUCKETS,
     CPU_BUCKETS,
     MEMORY_BUCKETS,

@@ -1,4 +1,4 @@
-"""core.resize_plan: which members get which in-place resize, and why the others do not."""
+"""core.resize.plan: which members get which in-place resize, and why the others do not."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from podgroup_operator.api.resize import ResizeMode, ResizePolicy, ResizeResult
-from podgroup_operator.core.recommender import CPU, MEMORY, ContainerTarget, Recommendation
-from podgroup_operator.core.resize_plan import (
+from podgroup_operator.core.labels import RESIZED_AT_ANNOTATION
+from podgroup_operator.core.observed import observe_pod
+from podgroup_operator.core.resize.patch import resize_patch
+from podgroup_operator.core.resize.plan import (
     POD_LEVEL_UNSUPPORTED_MESSAGE,
-    RESIZED_AT_ANNOTATION,
-    ContainerResources,
     Decision,
     PlanSettings,
     PodResize,
@@ -23,9 +23,10 @@ from podgroup_operator.core.resize_plan import (
     plan_role,
     pod_level_mode,
     pod_resize_state,
-    qos_class,
-    resize_patch,
 )
+from podgroup_operator.core.resize.pod_resources import ContainerResources, qos_class
+from podgroup_operator.core.resize.recommender import ContainerTarget, Recommendation
+from podgroup_operator.core.resize.units import CPU, MEMORY
 
 D = Decimal
 MI, GI = 2**20, 2**30
@@ -417,7 +418,7 @@ def _body(**status: Any) -> dict[str, Any]:
 
 
 def test_pod_resize_state_reads_the_pod() -> None:
-    s = pod_resize_state(_body(), {CPU: D(4)})
+    s = pod_resize_state(observe_pod(_body()), {CPU: D(4)})
     assert (s.name, s.node, s.running, s.qos_class) == ("g-w-0", "n-0", True, "Burstable")
     main, side = s.containers
     assert main.requests == {CPU: D("0.5"), MEMORY: D(GI)} and main.limits == {MEMORY: D(2 * GI)}
@@ -434,7 +435,7 @@ def test_pod_resize_state_reads_allocated_resources() -> None:
         {"name": "main", "allocatedResources": {"cpu": "250m", "memory": "1Gi"}},
         {"name": "side", "resources": {"requests": {"cpu": "1"}}},
     ]
-    main, side = pod_resize_state(_body(containerStatuses=statuses), None).containers
+    main, side = pod_resize_state(observe_pod(_body(containerStatuses=statuses)), None).containers
     assert main.allocated == {CPU: D("0.25"), MEMORY: D(GI)}
     assert side.allocated == {CPU: D(1)}
 
@@ -457,7 +458,7 @@ def test_pod_resize_state_reads_allocated_resources() -> None:
 def test_pod_resize_state_reads_resize_conditions(
     conditions: list[dict[str, str]], pending: str | None, in_progress: bool, error: str | None
 ) -> None:
-    s = pod_resize_state(_body(conditions=conditions), None)
+    s = pod_resize_state(observe_pod(_body(conditions=conditions)), None)
     assert (s.pending, s.in_progress, s.error) == (pending, in_progress, error)
 
 
@@ -490,7 +491,7 @@ def test_qos_class(
 def test_status_qos_class_wins_and_pod_level_resources_are_read() -> None:
     body = _body(qosClass="Guaranteed")
     body["spec"]["resources"] = {"requests": {"cpu": "2"}, "limits": {"cpu": "2"}}
-    s = pod_resize_state(body, None)
+    s = pod_resize_state(observe_pod(body), None)
     assert s.qos_class == "Guaranteed"
     assert s.pod_resources is not None and s.pod_resources.requests == {CPU: D(2)}
     assert s.requests[CPU] == D(2)  # pod-level requests are what the node sees
@@ -498,7 +499,7 @@ def test_status_qos_class_wins_and_pod_level_resources_are_read() -> None:
 
 def test_the_whole_flow_from_a_pod_body_to_a_patch() -> None:
     body = _body()
-    s = pod_resize_state(body, {CPU: D(8), MEMORY: D(16 * GI)})
+    s = pod_resize_state(observe_pod(body), {CPU: D(8), MEMORY: D(16 * GI)})
     d = one(s, rec(cpu="1", memory=3 * GI), now=NOW)
     assert d.decision == Decision.RESIZE  # the cooldown (60 s) has just passed
     # Memory would restart "main", so only its CPU changes.

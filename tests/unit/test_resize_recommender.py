@@ -1,4 +1,4 @@
-"""core.recommender: usage -> recommended requests, on synthetic usage series."""
+"""core.resize.recommender: usage -> recommended requests, on synthetic usage series."""
 
 from __future__ import annotations
 
@@ -12,21 +12,11 @@ from typing import Any
 import pytest
 
 from podgroup_operator.api.resize import ResizePolicy, UsageCheckpoint
-from podgroup_operator.core.recommender import (
-    CPU,
-    MEMORY,
-    POD_LEVEL,
-    ContainerUsage,
-    RecommenderParams,
-    RoleUsage,
-    UsageSample,
-    container_bounds,
-    format_resources,
-    policy_problems,
-    proportional_limits,
-    recommend,
-    to_status,
-)
+from podgroup_operator.core.resize.limits import format_resources, proportional_limits
+from podgroup_operator.core.resize.params import RecommenderParams
+from podgroup_operator.core.resize.recommender import container_bounds, policy_problems, recommend, to_status
+from podgroup_operator.core.resize.units import CPU, MEMORY, POD_LEVEL
+from podgroup_operator.core.resize.usage import ContainerUsage, RoleUsage, UsageSample
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 MI, GI = 2**20, 2**30

@@ -1,4 +1,4 @@
-"""core.recommender: pinned targets for synthetic usage series (one sample every 15 s, the
+"""core.resize.recommender: pinned targets for synthetic usage series (one sample every 15 s, the
 default policy: 90th percentile, 15% margin, one-hour half-life, VPA's buckets).
 
 How a pinned value comes about, for the steady case: 0.5 cores lands in CPU bucket 25,
@@ -15,15 +15,10 @@ from decimal import Decimal
 import pytest
 
 from podgroup_operator.api.resize import ResizePolicy
-from podgroup_operator.core.recommender import (
-    CPU,
-    MEMORY,
-    ContainerTarget,
-    RecommenderParams,
-    RoleUsage,
-    UsageSample,
-    recommend,
-)
+from podgroup_operator.core.resize.params import RecommenderParams
+from podgroup_operator.core.resize.recommender import ContainerTarget, recommend
+from podgroup_operator.core.resize.units import CPU, MEMORY
+from podgroup_operator.core.resize.usage import RoleUsage, UsageSample
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 MI, GI = 2**20, 2**30
@@ -134,7 +129,8 @@ def test_a_member_checkpoint_is_coarser_and_restores_close_to_the_same_target() 
 
 
 def test_pod_level_usage_is_the_sum_of_the_containers() -> None:
-    from podgroup_operator.core.recommender import POD_LEVEL, pod_level_samples
+    from podgroup_operator.core.resize.units import POD_LEVEL
+    from podgroup_operator.core.resize.usage import pod_level_samples
 
     samples = [
         UsageSample("p-0", "a", T0, 0.2, 100 * MI, 10.0),

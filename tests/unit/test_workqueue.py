@@ -17,6 +17,7 @@ from typing import Any, ParamSpec
 
 import pytest
 
+from podgroup_operator.metrics import REGISTRY
 from podgroup_operator.runtime.workqueue import Backoff, Key, RetryLater, WorkQueue
 
 P = ParamSpec("P")
@@ -214,6 +215,26 @@ async def test_failures_are_retried_with_exponential_backoff(error: Exception) -
     assert rec.calls == ["a"] * 4
     assert backoff.delays == [0.001, 0.002, 0.004]
     assert backoff.failures == {}  # forgotten after the success
+
+
+def reconciles(result: str) -> float:
+    return REGISTRY.get_sample_value("podgroup_reconciles_total", {"result": result}) or 0.0
+
+
+@async_test
+async def test_every_reconcile_is_counted_by_result() -> None:
+    async def retry_then_fail_then_succeed(key: Key, n: int) -> None:
+        if n == 1:
+            raise RetryLater("the API server refused pod train-worker-1")
+        if n == 2:
+            raise RuntimeError("boom")
+
+    before = {r: reconciles(r) for r in ("success", "retry", "error")}
+    rec = Recorder(retry_then_fail_then_succeed)
+    async with running(WorkQueue(rec, workers=1, backoff=Backoff(base=0.001, cap=0.002))) as queue:
+        queue.add("a")
+        await wait_until(lambda: len(rec.calls) == 3 and len(queue) == 0, "three attempts")
+    assert {r: reconciles(r) - before[r] for r in before} == {"success": 1, "retry": 1, "error": 1}
 
 
 @async_test

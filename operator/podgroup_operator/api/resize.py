@@ -4,7 +4,7 @@ generated from these models.
 
 Quantities are strings in the Kubernetes quantity syntax ("250m", "2", "512Mi"); quote plain
 numbers in YAML (`cpu: "2"`). That minAllowed does not exceed maxAllowed is not checked by the
-API server: the recommender reports it (``core.recommender.policy_problems``) and lets
+API server: the recommender reports it (``core.resize.recommender.policy_problems``) and lets
 maxAllowed win.
 """
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from podgroup_operator.api.models import GangStatus, PodGroupSpec
+from podgroup_operator.core.backoff import backoff_seconds
 from podgroup_operator.core.gang import GangRequest, GroupKey, MemberRequest
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.topology import topology_request
@@ -24,10 +25,6 @@ def released_per_role(pods: Sequence[ObservedPod]) -> Counter[str]:
 def is_admitted(spec: PodGroupSpec, pods: Sequence[ObservedPod]) -> bool:
     released = released_per_role(pods)
     return all(released[role] >= n for role, n in gang_minimum(spec).items())
-
-
-def backoff_seconds(rollbacks: int, base: float, cap: float) -> float:
-    return min(cap, base * 2 ** min(max(0, rollbacks - 1), 62))  # 2**1024 overflows a float
 
 
 def gang_request(
@@ -74,3 +71,40 @@ def after_rollback(previous: GangStatus | None, now: datetime, base: float, cap:
         last_rollback_time=now,
         next_attempt_time=now + timedelta(seconds=delay),
     )
+
+
+def carried_gang_record(previous: GangStatus | None, pods: list[ObservedPod]) -> GangStatus | None:
+    """Carry the admission record forward; the release time and the topology domain chosen
+    are read off the members (the latest release's domain)."""
+    released = sorted(
+        (p.admitted_at, p.topology_domain or "") for p in pods if p.released and p.admitted_at is not None
+    )
+    if not released:
+        return previous
+    record = previous or GangStatus()
+    return record.model_copy(
+        update={"admitted_time": released[0][0], "topology_domain": released[-1][1] or None}
+    )
+
+
+def next_timeout_check(spec: PodGroupSpec, pods: list[ObservedPod], now: datetime) -> float | None:
+    """Seconds until the earliest released-but-unbound member reaches the schedule timeout."""
+    pending = [p.admitted_at for p in pods if p.released and not p.scheduled and p.admitted_at]
+    if not pending:
+        return None
+    due = min(pending).timestamp() + spec.gang.schedule_timeout_seconds - now.timestamp()
+    return max(0.1, due + 0.1)
+
+
+def backing_off(record: GangStatus | None, now: datetime) -> float | None:
+    """Seconds the gang still waits after a rollback before it is planned again, or None."""
+    if record and record.next_attempt_time and record.next_attempt_time > now:
+        return (record.next_attempt_time - now).total_seconds()
+    return None
+
+
+def waiting_since(created: datetime, record: GangStatus | None) -> datetime:
+    """Since when the gang waits: its group's creation, or its last rollback."""
+    if record and record.last_rollback_time:
+        return max(created, record.last_rollback_time)
+    return created

@@ -35,3 +35,6 @@ RESTART_IMAGE_ANNOTATION_PREFIX = f"{API_GROUP}/restart-image."
 # created, a downward-API volume of these annotations updates in place.
 WORLD_SIZE_ANNOTATION = f"{API_GROUP}/world-size"
 ROLE_SIZE_ANNOTATION = f"{API_GROUP}/role-size"
+# When the operator last resized the pod, RFC 3339; written by the k8s layer with each resize
+# (the pods/resize subresource cannot carry annotations), read back for the cooldown.
+RESIZED_AT_ANNOTATION = f"{API_GROUP}/resized-at"

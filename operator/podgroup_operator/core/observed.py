@@ -23,7 +23,9 @@ from podgroup_operator.core.labels import (
     TOPOLOGY_DOMAIN_ANNOTATION,
 )
 from podgroup_operator.core.placement import Constraints, constraints_of
+from podgroup_operator.core.resize.pod_resources import PodResources, read_pod_resources
 from podgroup_operator.core.resources import Resources, pod_requests
+from podgroup_operator.core.timestamps import parse_timestamp
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 
@@ -72,7 +74,8 @@ class ObservedPod:
     restart_policy: str = "Always"
     restart_generation: int = 0
     handled: Mapping[str, int] = field(default_factory=dict)  # failure keys already acted on
-    # The pod as the API server sent it, for the decisions that read more of it (resize).
+    resources: PodResources = field(default_factory=PodResources)  # what resize reads
+    # The pod as the API server sent it, for the decisions that read more of it.
     body: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -105,15 +108,6 @@ def _controller_uid(metadata: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _timestamp(raw: str | None) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
-    # Kubernetes times are UTC; a time written without an offset must not be naive.
-    return parsed.replace(tzinfo=UTC) if parsed is not None and parsed.tzinfo is None else parsed
-
-
 def _requests_or_empty(spec: Mapping[str, Any]) -> Resources:
     try:
         return pod_requests(spec)
@@ -128,7 +122,7 @@ def _termination(state: Mapping[str, Any] | None) -> Termination | None:
     return Termination(
         exit_code=int(terminated.get("exitCode") or 0),
         reason=terminated.get("reason") or "",
-        finished_at=_timestamp(terminated.get("finishedAt")),
+        finished_at=parse_timestamp(terminated.get("finishedAt")),
     )
 
 
@@ -184,7 +178,7 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         requests=_requests_or_empty(spec),
         constraints=constraints_of(spec),
         priority=int(spec.get("priority") or 0),
-        admitted_at=_timestamp(annotations.get(ADMITTED_AT_ANNOTATION)),
+        admitted_at=parse_timestamp(annotations.get(ADMITTED_AT_ANNOTATION)),
         planned_node=annotations.get(PLANNED_NODE_ANNOTATION),
         topology_domain=annotations.get(TOPOLOGY_DOMAIN_ANNOTATION),
         containers=_containers(spec, status),
@@ -193,6 +187,7 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         restart_policy=spec.get("restartPolicy") or "Always",
         restart_generation=_non_negative_int(annotations.get(RESTART_GENERATION_ANNOTATION)) or 0,
         handled=_handled(annotations.get(HANDLED_FAILURES_ANNOTATION)),
+        resources=read_pod_resources(pod),
         body=pod,
     )
 
@@ -248,7 +243,7 @@ def observe_group(body: Mapping[str, Any]) -> ObservedGroup:
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
         generation=meta.get("generation"),
-        created=_timestamp(meta.get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC),
+        created=parse_timestamp(meta.get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC),
         deleting=bool(meta.get("deletionTimestamp")),
         spec=spec,
         spec_error=error,

@@ -8,7 +8,7 @@ kube-scheduler after release; the schedule timeout then rolls it back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -144,3 +144,17 @@ def free_capacity(nodes: Sequence[NodeInfo], used: Mapping[str, Resources]) -> d
         subtract(remaining, used.get(node.name, {}))
         free[node.name] = remaining
     return free
+
+
+def room_on_node(
+    allocatable: Mapping[str, Decimal], on_node: Iterable[Mapping[str, Decimal]], own: Mapping[str, Decimal]
+) -> dict[str, Decimal]:
+    """What a pod's node can still give it: allocatable minus the requests of the pods there
+    (`on_node`, this pod among them), its own requests given back."""
+    room = dict(allocatable)
+    for requests in on_node:
+        for r, q in requests.items():
+            room[r] = room.get(r, Decimal(0)) - q
+    for r, q in own.items():
+        room[r] = room.get(r, Decimal(0)) + q
+    return room

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from podgroup_operator.api.failure_policy import Action, ExitCodeOperator, FailurePolicy, FailureRule
 from podgroup_operator.api.models import ActionUse
+from podgroup_operator.core.backoff import backoff_seconds
 from podgroup_operator.core.failures import Failure
 
 # Actions that keep the failing member where it is, and nothing else.
@@ -104,5 +105,5 @@ def _not_before(policy: FailurePolicy, action: Action, history: Sequence[ActionU
     paced = [h for h in history if h.action not in _UNPACED]
     if not paced:
         return None
-    delay = min(policy.backoff.max_seconds, policy.backoff.initial_seconds * 2 ** min(len(paced) - 1, 30))
+    delay = backoff_seconds(len(paced), policy.backoff.initial_seconds, policy.backoff.max_seconds)
     return max(h.time for h in paced) + timedelta(seconds=delay)

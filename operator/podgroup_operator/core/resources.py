@@ -5,17 +5,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from podgroup_operator.core.quantity import parse_quantity
 
 Resources = dict[str, Decimal]
+Q = TypeVar("Q")  # a quantity, as written (str) or parsed (Decimal)
+
+
+def defaulted_requests(requests: Mapping[str, Q], limits: Mapping[str, Q]) -> dict[str, Q]:
+    """The API server's defaulting: a resource with a limit and no request is requested at its limit."""
+    return {**limits, **requests}
 
 
 def _requests(container: Mapping[str, Any]) -> Resources:
     res = container.get("resources") or {}
-    # A container with limits but no requests is given requests equal to its limits.
-    merged = {**(res.get("limits") or {}), **(res.get("requests") or {})}
+    merged = defaulted_requests(res.get("requests") or {}, res.get("limits") or {})
     return {name: parse_quantity(q) for name, q in merged.items()}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from podgroup_operator.api.failure_policy import Action
 from podgroup_operator.api.models import GangStatus, Phase, PodGroupSpec, PodGroupStatus, RoleStatus
 from podgroup_operator.api.resize import ResizeStatus
 from podgroup_operator.core.conditions import (
@@ -63,6 +64,11 @@ def group_phase(
     if sum(r.running for r in roles) >= minimum:
         return Phase.RUNNING
     return Phase.SCHEDULING if admitted else Phase.PENDING
+
+
+def group_failed(status: PodGroupStatus | None) -> bool:
+    """The failure policy failed the group: terminal, its stopped members are kept."""
+    return bool(status and status.last_failure and status.last_failure.action == Action.FAIL_GROUP)
 
 
 def compute_status(
@@ -170,7 +176,7 @@ def compute_status(
         now=now,
     )
     last = previous.last_failure if previous else None
-    failed = last is not None and last.action == "FailGroup"
+    failed = group_failed(previous)
     if failed and last is not None:
         conditions = set_condition(
             conditions,
@@ -233,3 +239,17 @@ def compute_status(
         actions=previous.actions if previous else None,
         resize=resize,
     )
+
+
+def restart_in_progress(status: PodGroupStatus | None, pods: list[ObservedPod]) -> str | None:
+    """Why the group counts as restarting: a restart action taken and members not back yet."""
+    last = status.last_failure if status else None
+    if last is None or last.action in ("Ignore", "FailGroup"):
+        return None
+    generation = (status.restart_generation if status else None) or 0
+    behind = [p.name for p in pods if p.active and p.restart_generation < generation]
+    if behind:
+        return f"restarting in place to generation {generation}: {len(behind)} members to go"
+    if all(p.ready for p in pods if p.active) and pods:
+        return None
+    return f"{last.action} after {last.reason} of pod {last.pod}; waiting for members to be ready"

@@ -12,12 +12,13 @@ from datetime import datetime
 from decimal import Decimal
 
 from podgroup_operator.config import Config
-from podgroup_operator.core.gang import GangRequest, GroupKey, Verdict, plan_steps
-from podgroup_operator.core.gang_state import gang_request
+from podgroup_operator.core.gang import GangRequest, Verdict, plan_steps
+from podgroup_operator.core.gang_state import backing_off, gang_request, waiting_since
 from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import HOSTNAME_LABEL, free_capacity
 from podgroup_operator.handlers.context import OperatorContext
+from podgroup_operator.handlers.memory import GroupMemory
 from podgroup_operator.metrics import (
     GANG_ADMISSION_WAIT,
     GANG_PLANNING_SECONDS,
@@ -48,10 +49,6 @@ class GangAdmitter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        # Gangs released by this process whose release the pod index does not show yet: their
-        # placements stay reserved until it does. After a restart the index alone tells, since
-        # released members carry their planned node (see node_usage).
-        self.in_flight: dict[GroupKey, dict[str, str]] = {}
 
     def poke(self) -> None:
         self._wake.set()
@@ -93,11 +90,13 @@ class GangAdmitter:
         for node, store in self._ctx.node_pods.items():
             for requests in store:
                 _add(used.setdefault(node, {}), requests)
-        for key, placements in list(self.in_flight.items()):
+        for key, memory in self._ctx.memory.groups():
+            if not memory.reserved:
+                continue
             pods = {p.name: p for p in self._ctx.member_pods.get(key, [])}
-            pending = {n: node for n, node in placements.items() if n in pods and pods[n].gang_gated}
+            pending = {n: node for n, node in memory.reserved.items() if n in pods and pods[n].gang_gated}
             if not pending:
-                del self.in_flight[key]  # the index shows the release: node_pods counts it
+                memory.reserved = {}  # the index shows the release: node_pods counts it
                 continue
             for member, node in pending.items():
                 _add(used.setdefault(node, {}), pods[member].requests)
@@ -107,19 +106,19 @@ class GangAdmitter:
         gangs = []
         for key, store in list(self._ctx.member_pods.items()):
             pods = list(store)
-            if key in self.in_flight or not any(p.active and p.gang_gated for p in pods):
+            if not any(p.active and p.gang_gated for p in pods):
                 continue  # most groups, most of the time: nothing waits at the gate
             group = self._ctx.group(key)
             if group is None or group.deleting or group.spec is None:
                 continue
+            if self._ctx.memory.of(key, group.uid).reserved:
+                continue  # released, the index does not show it yet
             record = group.status.gang if group.status else None
-            if record and record.next_attempt_time and record.next_attempt_time > now:
-                self._wake_at((record.next_attempt_time - now).total_seconds())
+            wait = backing_off(record, now)
+            if wait is not None:
+                self._wake_at(wait)
                 continue
-            since = group.created
-            if record and record.last_rollback_time:
-                since = max(since, record.last_rollback_time)
-            request = gang_request(key, group.spec, pods, since)
+            request = gang_request(key, group.spec, pods, waiting_since(group.created, record))
             if request is not None:
                 gangs.append(request)
         return gangs
@@ -150,19 +149,25 @@ class GangAdmitter:
         waiting = 0
         releases = []
         for verdict in verdicts:
+            group = ctx.group(verdict.key)
+            if group is None:  # deleted while the pass planned
+                continue
+            memory = ctx.memory.of(verdict.key, group.uid)
             if verdict.admitted and verdict.placements:
-                self.in_flight[verdict.key] = dict(verdict.placements)
-                releases.append(self._release(verdict, by_key[verdict.key], now))
+                memory.reserved = dict(verdict.placements)
+                releases.append(self._release(verdict, by_key[verdict.key], memory, now))
             elif not verdict.admitted:
                 waiting += 1
-            if ctx.waiting.get(verdict.key) != verdict.message:
-                ctx.waiting[verdict.key] = verdict.message
+            if memory.waiting != verdict.message:
+                memory.waiting = verdict.message
                 ctx.queue.add(verdict.key)  # the group's status says why it waits
         GANGS_WAITING.set(waiting)
         await asyncio.gather(*releases)
         return clock.busy
 
-    async def _release(self, verdict: Verdict, gang: GangRequest, decided: datetime) -> None:
+    async def _release(
+        self, verdict: Verdict, gang: GangRequest, memory: GroupMemory, decided: datetime
+    ) -> None:
         namespace = verdict.key[0]
         pods = {p.name: p for p in self._ctx.member_pods.get(verdict.key, [])}
         hostnames = {n.name: n.labels.get(HOSTNAME_LABEL) for s in self._ctx.nodes.values() for n in s}
@@ -191,21 +196,16 @@ class GangAdmitter:
         logger.info("released gang %s/%s: %d/%d members", *verdict.key, len(released), len(results))
         self._ctx.queue.add(verdict.key)
         if len(released) < len(placements):
-            forget_failed_releases(self.in_flight, verdict.key, released)
+            forget_failed_releases(memory, released)
             self._wake_at(1.0)
             errors = [r for r in results if isinstance(r, BaseException)]
             if errors:
                 raise errors[0]
 
 
-def forget_failed_releases(
-    in_flight: dict[GroupKey, dict[str, str]], key: GroupKey, released: dict[str, str]
-) -> None:
+def forget_failed_releases(memory: GroupMemory, released: dict[str, str]) -> None:
     """Keep reserving only the members whose release went through: the others (refused, or
     throttled with a 429) are still gated, and the gang must be planned again once the index
     shows the released ones, as after a restart. Reserving them forever left the gang half
     released for good (tests/reliability, 429 bursts)."""
-    if released:
-        in_flight[key] = released
-    else:
-        in_flight.pop(key, None)
+    memory.reserved = dict(released)

@@ -4,27 +4,20 @@ finds the failure already decided and only completes the action: nothing is coun
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from podgroup_operator.api.failure_policy import Action, FailurePolicy
 from podgroup_operator.api.models import ActionUse, FailureRecord, PodGroupSpec, PodGroupStatus
 from podgroup_operator.core.conditions import Event
-from podgroup_operator.core.failures import Failure, detect_failures, restarting_natively
+from podgroup_operator.core.failures import Failure, detect_failures
 from podgroup_operator.core.native_restart import restart_all_nodes
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.policy import Decision, decide, watched_conditions
-from podgroup_operator.core.restart import (
-    NotRestartable,
-    handled_patch,
-    native_handled,
-    restart_in_place,
-    restart_patch,
-    stop_patch,
-)
+from podgroup_operator.core.status import group_failed
 from podgroup_operator.handlers.context import OperatorContext
+from podgroup_operator.handlers.failure_actions import apply_action, converge_group_restart
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import RESTARTS
 
@@ -56,56 +49,6 @@ def native_restart(ctx: OperatorContext, policy: FailurePolicy, template: dict) 
         "native_policy": policy,
         "restart_all": restart_all_nodes(nodes, template.get("spec") or {}),
     }
-
-
-def group_failed(status: PodGroupStatus | None) -> bool:
-    return bool(status and status.last_failure and status.last_failure.action == Action.FAIL_GROUP)
-
-
-async def converge_group_restart(
-    ctx: OperatorContext,
-    group: GroupRef,
-    spec: PodGroupSpec,
-    status: PodGroupStatus | None,
-    pods: list[ObservedPod],
-) -> None:
-    """Members still below the group's restart generation restart now (level-triggered, so a
-    restart interrupted by an operator crash is completed, and never done twice)."""
-    generation = (status.restart_generation if status else None) or 0
-    templates = {r.name: r.template for r in spec.roles}
-    # A member the kubelet is restarting through its native rule is restarted for the
-    # generation once that is over (a pod event brings the next reconcile).
-    behind = [
-        p
-        for p in pods
-        if p.active and p.scheduled and p.restart_generation < generation and not restarting_natively(p)
-    ]
-    await asyncio.gather(
-        *(_restart(ctx, group, p, templates.get(p.role, {}), generation, {}) for p in behind)
-    )
-
-
-async def _restart(
-    ctx: OperatorContext,
-    group: GroupRef,
-    pod: ObservedPod,
-    template: dict,
-    generation: int | None,
-    handled: dict[str, int],
-) -> bool:
-    plan = restart_in_place(pod, template, generation=generation, handled=handled)
-    if isinstance(plan, NotRestartable):
-        logger.warning(
-            "PodGroup %s/%s: cannot restart %s in place: %s", group.namespace, group.name, pod.name, plan.why
-        )
-        await ctx.writer.post_event(
-            group,
-            Event("Warning", "InPlaceRestartImpossible", f"pod {pod.name}: {plan.why}; recreating it"),
-            ctx.clock(),
-        )
-        await ctx.writer.delete_pod(group.namespace, pod.name, pod.uid)
-        return False
-    return await ctx.writer.patch_pod(group.namespace, pod.name, pod.uid, restart_patch(plan))
 
 
 def _record(status: PodGroupStatus | None, f: Failure, d: Decision, now: datetime) -> PodGroupStatus:
@@ -168,11 +111,11 @@ async def handle_failures(
             return FailureOutcome(status, waiting=f"{decision.why}; backing off {wait:.0f}s", requeue=wait)
         record = _record(status, failure, decision, now)
         await ctx.writer.patch_status(group.namespace, group.name, _record_patch(record))
-        ctx.failure_records[(group.namespace, group.name)] = record
+        ctx.memory.of((group.namespace, group.name), group.uid).failure_record = record
         RESTARTS.labels(decision.action, failure.reason).inc()
         kind = "Normal" if decision.action in (Action.IGNORE, Action.RESTART_CONTAINER) else "Warning"
         await ctx.writer.post_event(group, Event(kind, str(decision.action), decision.why), now)
-    await _act(ctx, group, spec, record, pods, failure, decision.action)
+    await apply_action(ctx, group, spec, record, pods, failure, decision.action)
     return FailureOutcome(record, requeue=0.5)
 
 
@@ -181,13 +124,13 @@ def _with_own_record(
 ) -> PodGroupStatus | None:
     """The observed status, or the failure record this operator wrote after it: the watch may
     not have delivered that write when the next reconcile runs."""
-    key = (group.namespace, group.name)
-    written: PodGroupStatus | None = ctx.failure_records.get(key)
+    memory = ctx.memory.of((group.namespace, group.name), group.uid)
+    written = memory.failure_record
     if written is None or written.last_failure is None:
         return status
     seen = status.last_failure if status else None
     if seen is not None and (seen.time or written.last_failure.time) >= written.last_failure.time:
-        del ctx.failure_records[key]  # the watch caught up (or moved past it)
+        memory.failure_record = None  # the watch caught up (or moved past it)
         return status
     if status is None:
         return written
@@ -197,48 +140,3 @@ def _with_own_record(
 def _record_patch(record: PodGroupStatus) -> dict:
     wire = record.to_dict()
     return {k: wire[k] for k in ("restarts", "restartGeneration", "lastFailure", "actions") if k in wire}
-
-
-async def _act(
-    ctx: OperatorContext,
-    group: GroupRef,
-    spec: PodGroupSpec,
-    record: PodGroupStatus,
-    pods: list[ObservedPod],
-    f: Failure,
-    action: Action,
-) -> None:
-    ns = group.namespace
-    failing = next(p for p in pods if p.uid == f.pod_uid)
-    # A native restart restarts every container of the failing pod: all of them are accounted.
-    handled = native_handled(failing) if f.native else {f.key: f.count}
-    templates = {r.name: r.template for r in spec.roles}
-    if action in (Action.IGNORE, Action.RESTART_CONTAINER) and failing.phase != "Failed":
-        await ctx.writer.patch_pod(ns, failing.name, failing.uid, handled_patch(failing, handled))
-    elif action == Action.RESTART_POD_IN_PLACE and failing.phase != "Failed":
-        if f.native:  # the kubelet restarts it: only the accounting is left
-            await ctx.writer.patch_pod(ns, failing.name, failing.uid, handled_patch(failing, handled))
-        else:
-            await _restart(ctx, group, failing, templates.get(failing.role, {}), None, handled)
-    elif action == Action.RESTART_GROUP_IN_PLACE:
-        # Every member restarts through the generation bump; a failing member that cannot
-        # restart where it is (its node is lost, or it ended) is recreated instead.
-        if f.in_place_possible and failing.phase != "Failed":
-            if f.native:  # its generation restart waits for the kubelet's to end: account now
-                await ctx.writer.patch_pod(ns, failing.name, failing.uid, handled_patch(failing, handled))
-            refreshed = [p if p.uid != failing.uid else _with_handled(p, handled) for p in pods]
-        else:
-            await ctx.writer.delete_pod(ns, failing.name, failing.uid)
-            refreshed = [p for p in pods if p.uid != failing.uid]
-        await converge_group_restart(ctx, group, spec, record, refreshed)
-    elif action == Action.RECREATE_GROUP:
-        await asyncio.gather(*(ctx.writer.delete_pod(ns, p.name, p.uid) for p in pods if not p.deleting))
-    elif action == Action.FAIL_GROUP:
-        stops = [(p, stop_patch(p, handled if p.uid == f.pod_uid else {})) for p in pods if p.active]
-        await asyncio.gather(*(ctx.writer.patch_pod(ns, p.name, p.uid, patch) for p, patch in stops))
-    else:  # RecreatePod, and in-place actions on a pod that has already ended
-        await ctx.writer.delete_pod(ns, failing.name, failing.uid)
-
-
-def _with_handled(pod: ObservedPod, handled: dict[str, int]) -> ObservedPod:
-    return replace(pod, handled={**pod.handled, **handled})

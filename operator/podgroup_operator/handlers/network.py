@@ -9,6 +9,7 @@ from podgroup_operator.api.models import PodGroupSpec
 from podgroup_operator.core.network import headless_service, stale_sizes
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.handlers.context import OperatorContext
+from podgroup_operator.handlers.memory import ServiceCheck
 from podgroup_operator.k8s.adapter import GroupRef
 
 
@@ -16,14 +17,13 @@ async def reconcile_service(ctx: OperatorContext, group: GroupRef, spec: PodGrou
     """Why the group's Service is not its own, or None (it is, or the group brings its own)."""
     if not spec.network.headless_service:
         return None
-    key = (group.namespace, group.name)
-    known = ctx.services.get(key)
-    if known is not None and known[0] == group.uid:
-        return known[1]
+    memory = ctx.memory.of((group.namespace, group.name), group.uid)
+    if memory.service is not None:
+        return memory.service.problem
     problem = await ctx.writer.ensure_service(
         group.namespace, headless_service(group.name, group.uid, group.namespace), group.uid
     )
-    ctx.services[key] = (group.uid, problem)
+    memory.service = ServiceCheck(problem)
     return problem
 
 

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
-from podgroup_operator.api.models import GangStatus, PodGroupSpec, PodGroupStatus
+from podgroup_operator.api.models import PodGroupStatus
 from podgroup_operator.core.conditions import Event, transition_events
 from podgroup_operator.core.creation import creation_batch
-from podgroup_operator.core.gang_state import after_rollback, timed_out_release
+from podgroup_operator.core.gang_state import (
+    after_rollback,
+    carried_gang_record,
+    next_timeout_check,
+    timed_out_release,
+)
 from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.members import MemberPlan, plan_members
 from podgroup_operator.core.network import identity
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.pods import member_pod
-from podgroup_operator.core.status import compute_status
+from podgroup_operator.core.status import compute_status, group_failed, restart_in_progress
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
-from podgroup_operator.handlers.failures import group_failed, handle_failures, native_restart
+from podgroup_operator.handlers.failures import handle_failures, native_restart
 from podgroup_operator.handlers.network import reconcile_service, update_sizes
 from podgroup_operator.handlers.resize import ResizeOutcome, reconcile_resize
 from podgroup_operator.k8s.adapter import GroupRef
@@ -25,20 +29,6 @@ from podgroup_operator.metrics import GANG_ROLLBACKS
 from podgroup_operator.runtime.workqueue import RetryLater
 
 logger = logging.getLogger(__name__)
-
-
-def _gang_record(previous: GangStatus | None, pods: list[ObservedPod]) -> GangStatus | None:
-    """Carry the admission record forward; the release time and the topology domain chosen
-    are read off the members (the latest release's domain)."""
-    released = sorted(
-        (p.admitted_at, p.topology_domain or "") for p in pods if p.released and p.admitted_at is not None
-    )
-    if not released:
-        return previous
-    record = previous or GangStatus()
-    return record.model_copy(
-        update={"admitted_time": released[0][0], "topology_domain": released[-1][1] or None}
-    )
 
 
 async def _roll_back(
@@ -85,6 +75,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     previous = observed.status
     pods = list(ctx.member_pods.get(key, []))
     now = ctx.clock()
+    memory = ctx.memory.of(key, observed.uid)
 
     stuck = timed_out_release(spec, pods, now)
     if stuck is not None:
@@ -102,7 +93,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     batch = creation_batch(
         plan.create,
         {p.name for p in pods},
-        ctx.created.get(key, {}),
+        memory.created,
         now=now,
         limit=ctx.config.max_creates_per_reconcile,
     )
@@ -126,14 +117,10 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
             for m in batch.create
         )
     )
-    pending = {
+    memory.created = {
         **batch.pending,
         **{m.name: now for m, err in zip(batch.create, results, strict=True) if not err},
     }
-    if pending:
-        ctx.created[key] = pending
-    else:
-        ctx.created.pop(key, None)
     refusals = [f"pod {m.name}: {err}" for m, err in zip(batch.create, results, strict=True) if err]
     uids = {p.name: p.uid for p in pods}
     await asyncio.gather(*(ctx.writer.delete_pod(namespace, n, uids[n]) for n in plan.delete))
@@ -148,9 +135,9 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         previous=previous,
         create_error=refusals[0] if refusals else None,
         created=sum(1 for err in results if err is None),
-        gang=_gang_record(previous.gang if previous else None, pods),
-        waiting_message=ctx.waiting.get(key),
-        restarting=failures.waiting or _restart_in_progress(previous, pods),
+        gang=carried_gang_record(previous.gang if previous else None, pods),
+        waiting_message=memory.waiting,
+        restarting=failures.waiting or restart_in_progress(previous, pods),
         resize=resize.status,
         resizing=resize.resizing,
         resize_infeasible=resize.infeasible,
@@ -158,38 +145,17 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         now=now,
     )
     wire = status.to_dict()
-    if wire != (previous.to_dict() if previous else None) and wire != ctx.last_status.get(key):
+    if wire != (previous.to_dict() if previous else None) and wire != memory.last_status:
         await ctx.writer.patch_status(namespace, name, wire)
-        ctx.last_status[key] = wire
+        memory.last_status = wire
         before = (previous.conditions if previous else None) or []
         for event in transition_events(before, status.conditions or []):
             await ctx.writer.post_event(group, event, ctx.clock())
+    for event in resize.events:  # after the status that records these resizes
+        await ctx.writer.post_event(group, event, ctx.clock())
     if refusals:
         raise RetryLater(refusals[0])
     # More members to create: again at once, behind the groups already waiting (their turn).
     more = 0.0 if batch.more else None
-    requeues = (_next_timeout_check(spec, pods, now), failures.requeue, resize.requeue, more)
+    requeues = (next_timeout_check(spec, pods, now), failures.requeue, resize.requeue, more)
     return min((t for t in requeues if t is not None), default=None)
-
-
-def _restart_in_progress(status: PodGroupStatus | None, pods: list[ObservedPod]) -> str | None:
-    """Why the group counts as restarting: a restart action taken and members not back yet."""
-    last = status.last_failure if status else None
-    if last is None or last.action in ("Ignore", "FailGroup"):
-        return None
-    generation = (status.restart_generation if status else None) or 0
-    behind = [p.name for p in pods if p.active and p.restart_generation < generation]
-    if behind:
-        return f"restarting in place to generation {generation}: {len(behind)} members to go"
-    if all(p.ready for p in pods if p.active) and pods:
-        return None
-    return f"{last.action} after {last.reason} of pod {last.pod}; waiting for members to be ready"
-
-
-def _next_timeout_check(spec: PodGroupSpec, pods: list[ObservedPod], now: Any) -> float | None:
-    """Seconds until the earliest released-but-unbound member reaches the schedule timeout."""
-    pending = [p.admitted_at for p in pods if p.released and not p.scheduled and p.admitted_at]
-    if not pending:
-        return None
-    due = min(pending).timestamp() + spec.gang.schedule_timeout_seconds - now.timestamp()
-    return max(0.1, due + 0.1)

@@ -1,5 +1,5 @@
 """Automatic in-place resize of one PodGroup: usage (k8s.usage) -> recommendation
-(core.recommender) -> plan (core.resize_plan) -> pods/resize (k8s.adapter).
+(core.resize.recommender) -> plan (core.resize.plan) -> pods/resize (k8s.adapter).
 
 What the recommender has learnt lives in memory and is checkpointed in status.resize.usage at
 most once a minute, so a restarted operator goes on from the checkpoint, not from nothing."""
@@ -9,33 +9,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus, Role
-from podgroup_operator.api.resize import LastResize, ResizeMode, ResizeResult, ResizeStatus, UsageCheckpoint
+from podgroup_operator.api.resize import ResizeMode, ResizeStatus, UsageCheckpoint
 from podgroup_operator.core.conditions import Event
 from podgroup_operator.core.members import desired_members
 from podgroup_operator.core.observed import ObservedPod
-from podgroup_operator.core.quantity import parse_quantity
-from podgroup_operator.core.recommender import (
-    POD_LEVEL,
-    Recommendation,
-    RecommenderParams,
-    RoleUsage,
-    UsageSample,
-    pod_level_samples,
-    recommend,
-    to_status,
-)
-from podgroup_operator.core.resize_plan import (
-    PlanSettings,
-    PodResize,
-    next_poll_delay,
-    plan_role,
-    pod_resize_state,
-    resize_patch,
-)
+from podgroup_operator.core.placement import room_on_node
+from podgroup_operator.core.resize.outcome import ResizeOutcomes, resize_outcomes
+from podgroup_operator.core.resize.params import RecommenderParams
+from podgroup_operator.core.resize.patch import resize_patch
+from podgroup_operator.core.resize.plan import PlanSettings, PodResize, plan_role, pod_resize_state
+from podgroup_operator.core.resize.polling import next_poll_delay
+from podgroup_operator.core.resize.recommender import Recommendation, recommend, to_status
+from podgroup_operator.core.resize.units import MEMORY, POD_LEVEL
+from podgroup_operator.core.resize.usage import RoleUsage, pod_level_samples
 from podgroup_operator.handlers.context import OperatorContext
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import RESIZES
@@ -49,31 +39,14 @@ MAX_RECOMMENDATIONS = 1000  # the status schema's bound
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class ScrapeBeat:
-    """When the metrics source last sampled, and how often it does. metrics-server scrapes every
-    pod at once, so one beat serves every group: a new group (no sample of its own yet) is read
-    on the beat from its first reconcile, not a whole interval out of phase with it."""
-
-    newest: datetime | None = None
-    window: float | None = None
-
-    def update(self, samples: Sequence[UsageSample]) -> None:
-        newest = max((s.time for s in samples), default=None)
-        if newest is not None and (self.newest is None or newest > self.newest):
-            self.newest = newest
-            self.window = max((s.window_seconds or 0.0 for s in samples), default=0.0) or self.window
-
-
-BEAT = ScrapeBeat()
-
-
 @dataclass(frozen=True)
 class ResizeOutcome:
     status: ResizeStatus | None
     resizing: str | None = None  # why the group counts as resizing now
     infeasible: str | None = None  # a resize the nodes cannot give
     requeue: float | None = None
+    # The resizes made, announced once the status that records them is written.
+    events: tuple[Event, ...] = ()
 
 
 def _params(ctx: OperatorContext, spec: PodGroupSpec) -> RecommenderParams:
@@ -92,20 +65,14 @@ def _room(ctx: OperatorContext, pod: ObservedPod) -> dict[str, Decimal] | None:
     node = next(iter(store), None) if store else None
     if node is None:
         return None
-    room = dict(node.allocatable)
-    for requests in ctx.node_pods.get(pod.node_name, []):
-        for r, q in requests.items():
-            room[r] = room.get(r, Decimal(0)) - q
-    for r, q in pod.requests.items():
-        room[r] = room.get(r, Decimal(0)) + q
-    return room
+    return room_on_node(node.allocatable, ctx.node_pods.get(pod.node_name, []), pod.requests)
 
 
 def _memory_limit(pod: ObservedPod, container: str) -> float | None:
-    for c in (pod.body.get("spec") or {}).get("containers") or []:
-        if c.get("name") == container:
-            limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
-            return float(parse_quantity(limit)) if limit is not None else None
+    for c in pod.resources.containers:
+        if c.name == container:
+            limit = c.limits.get(MEMORY)
+            return float(limit) if limit is not None else None
     return None
 
 
@@ -117,12 +84,12 @@ def _usage(
     checkpoints: dict,
     params: RecommenderParams,
 ) -> RoleUsage:
-    key = (group.namespace, group.name, role, pod)
-    usage = ctx.resize_usage.get(key)
+    memory = ctx.memory.of((group.namespace, group.name), group.uid)
+    usage = memory.usage.get((role, pod))
     if usage is None:
         checkpoint = checkpoints.get((role, pod))
         usage = RoleUsage.from_checkpoint(checkpoint, params) if checkpoint else RoleUsage(params)
-        ctx.resize_usage[key] = usage
+        memory.usage[(role, pod)] = usage
     return usage
 
 
@@ -156,7 +123,8 @@ async def reconcile_resize(
         # member being recreated keeps what was learnt about it: the name is the member's).
         owners: list[str | None] = [None]
         if not policy.uniform:
-            known = {k[3] for k in ctx.resize_usage if k[:3] == (group.namespace, group.name, role.name)}
+            learnt = ctx.memory.of((group.namespace, group.name), group.uid).usage
+            known = {pod for (r, pod) in learnt if r == role.name}
             known |= {pod for (r, pod) in checkpoints if r == role.name}
             desired = [m.name for m in desired_members(group.name, spec) if m.role == role.name]
             owners = [n for n in desired if n in known or n in {p.name for p in role_members}]
@@ -178,34 +146,37 @@ async def reconcile_resize(
                 usage_checkpoints.append(usage.to_checkpoint(role.name))
             elif len(usage_checkpoints) < MAX_MEMBER_CHECKPOINTS:
                 usage_checkpoints.append(usage.to_checkpoint(role.name, owner, MEMBER_CHECKPOINT_BUCKETS))
-        states = [pod_resize_state(p.body, _room(ctx, p)) for p in role_members if p.scheduled]
+        states = [pod_resize_state(p, _room(ctx, p)) for p in role_members if p.scheduled]
         recommendation = recs[None] if policy.uniform else {k: v for k, v in recs.items() if k is not None}
         decisions += plan_role(states, recommendation, settings, now)
 
     _forget_departed(
         ctx, group, {(m.role, None if policy.uniform else m.name) for m in desired_members(group.name, spec)}
     )
-    last, resizing, infeasible = await _apply(ctx, group, decisions, before)
+    outcomes = await _apply(ctx, group, decisions, before)
     status = ResizeStatus(
         recommendations=recommendations[:MAX_RECOMMENDATIONS] or None,
-        last_resize=last,
+        last_resize=outcomes.last,
         usage=_checkpoint(ctx, group, usage_checkpoints, before),
     )
     # Look again just after the next scrape is due, so a load change is seen within one scrape.
-    BEAT.update(samples)
-    requeue = next_poll_delay(now, BEAT.newest, BEAT.window, ctx.config.resize_interval_seconds)
+    beat = ctx.memory.scrape_beat
+    beat.update(samples)
+    requeue = next_poll_delay(now, beat.newest, beat.window, ctx.config.resize_interval_seconds)
     logger.debug(
         "PodGroup %s/%s: %d usage samples, the source's newest %s; again in %.1fs",
-        group.namespace, group.name, len(samples), BEAT.newest, requeue,
+        group.namespace, group.name, len(samples), beat.newest, requeue,
     )  # fmt: skip
-    return ResizeOutcome(status, resizing, infeasible, requeue=requeue)
+    return ResizeOutcome(
+        status, outcomes.resizing, outcomes.infeasible, requeue=requeue, events=outcomes.events
+    )
 
 
 def _forget_departed(ctx: OperatorContext, group: GroupRef, owners: set[tuple[str, str | None]]) -> None:
     """Drop in-memory usage of members that are gone (or of the other sizing mode)."""
-    for key in [k for k in ctx.resize_usage if k[:2] == (group.namespace, group.name)]:
-        if (key[2], key[3]) not in owners:
-            del ctx.resize_usage[key]
+    learnt = ctx.memory.of((group.namespace, group.name), group.uid).usage
+    for owner in [o for o in learnt if o not in owners]:
+        del learnt[owner]
 
 
 def _container_names(role: Role) -> list[str]:
@@ -214,41 +185,27 @@ def _container_names(role: Role) -> list[str]:
 
 async def _apply(
     ctx: OperatorContext, group: GroupRef, decisions: list[PodResize], before: ResizeStatus | None
-) -> tuple[LastResize | None, str | None, str | None]:
+) -> ResizeOutcomes:
     now = ctx.clock()
-    last = before.last_resize if before else None
-    resizing = infeasible = None
-    for d in decisions:
-        if d.apply:
-            refused = await ctx.writer.resize_pod(group.namespace, d.pod, resize_patch(d), now)
-            result = ResizeResult.ERROR if refused else (d.result or ResizeResult.APPLIED)
-            message = refused or d.message
-            RESIZES.labels(result).inc()
-            last = LastResize(pod=d.pod, time=now, result=result, message=message[:4096])
-            kind = "Warning" if result in (ResizeResult.ERROR, ResizeResult.CAPPED) else "Normal"
-            await ctx.writer.post_event(group, Event(kind, f"Resize{result}", f"pod {d.pod}: {message}"), now)
-            resizing = f"resized pod {d.pod} in place: {message}"
-        elif d.result in (ResizeResult.DEFERRED, ResizeResult.INFEASIBLE, ResizeResult.ERROR):
-            # An outcome the kubelet reported: record it once, never resend the same resize.
-            if last is None or (last.pod, last.result, last.message) != (d.pod, d.result, d.message):
-                RESIZES.labels(d.result).inc()
-                last = LastResize(pod=d.pod, time=now, result=d.result, message=d.message[:4096])
-            resizing = resizing or (
-                f"pod {d.pod}: {d.result}: {d.message}" if d.result == "Deferred" else None
-            )
-        if d.capped or d.result == ResizeResult.INFEASIBLE:  # capped now, or still short of the target
-            infeasible = f"pod {d.pod}: {d.message}"
-    return last, resizing, infeasible
+    refused = {
+        d.pod: await ctx.writer.resize_pod(group.namespace, d.pod, resize_patch(d), now)
+        for d in decisions
+        if d.apply
+    }
+    outcomes = resize_outcomes(decisions, refused, before.last_resize if before else None, now)
+    for result in outcomes.results:
+        RESIZES.labels(result).inc()
+    return outcomes
 
 
 def _checkpoint(
     ctx: OperatorContext, group: GroupRef, fresh: list[UsageCheckpoint], before: ResizeStatus | None
 ) -> list[UsageCheckpoint] | None:
     """The new checkpoint at most once a minute; the stored one in between (fewer status writes)."""
-    key = (group.namespace, group.name)
+    memory = ctx.memory.of((group.namespace, group.name), group.uid)
     stored = before.usage if before else None
-    last = ctx.resize_checkpointed.get(key)
+    last = memory.checkpointed
     if stored and last is not None and ctx.clock() - last < CHECKPOINT_EVERY:
         return stored
-    ctx.resize_checkpointed[key] = ctx.clock()
+    memory.checkpointed = ctx.clock()
     return fresh or None

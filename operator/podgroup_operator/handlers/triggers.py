@@ -18,13 +18,7 @@ async def podgroup_changed(namespace: str | None, name: str, type: str, memo: ko
     key = (namespace or "", name)
     if type == "DELETED":
         memo.ctx.queue.forget(key)
-        memo.ctx.last_status.pop(key, None)
-        memo.ctx.waiting.pop(key, None)
-        memo.ctx.created.pop(key, None)
-        memo.ctx.resize_checkpointed.pop(key, None)
-        memo.ctx.services.pop(key, None)
-        for usage_key in [k for k in memo.ctx.resize_usage if k[:2] == key]:
-            del memo.ctx.resize_usage[usage_key]
+        memo.ctx.memory.forget(key)
     else:
         memo.ctx.queue.add(key)
     memo.admitter.poke()
@@ -57,7 +51,9 @@ async def service_changed(namespace: str | None, name: str, type: str, memo: kop
     """A group's Service named as the group, deleted (by a user, or a foreign one going away):
     the group looks again and creates its own. Services are named as their groups."""
     key = (namespace or "", name)
-    if type == "DELETED" and memo.ctx.services.pop(key, None) is not None:
+    memory = memo.ctx.memory.known(key)
+    if type == "DELETED" and memory is not None and memory.service is not None:
+        memory.service = None
         memo.ctx.queue.add(key)
 
 

@@ -19,10 +19,10 @@ from podgroup_operator.core.conditions import Event
 from podgroup_operator.core.labels import (
     ADMITTED_AT_ANNOTATION,
     PLANNED_NODE_ANNOTATION,
+    RESIZED_AT_ANNOTATION,
     TOPOLOGY_DOMAIN_ANNOTATION,
 )
 from podgroup_operator.core.placement import HOSTNAME_LABEL
-from podgroup_operator.core.resize_plan import RESIZED_AT_ANNOTATION
 from podgroup_operator.metrics import API_WRITES
 
 logger = logging.getLogger(__name__)

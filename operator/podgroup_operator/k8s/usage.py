@@ -6,7 +6,6 @@ Another source (Prometheus, the kubelet's own /metrics/resource) only needs `sam
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Protocol
 
 from kubernetes_asyncio import client
@@ -14,7 +13,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from podgroup_operator.core.labels import GROUP_LABEL
 from podgroup_operator.core.quantity import parse_quantity
-from podgroup_operator.core.recommender import UsageSample
+from podgroup_operator.core.resize.usage import UsageSample
+from podgroup_operator.core.timestamps import parse_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +43,9 @@ class MetricsServerSource:
         out = []
         for item in listing.get("items") or []:
             pod = (item.get("metadata") or {}).get("name", "")
-            stamp = item.get("timestamp")
-            if not stamp:
+            time = parse_timestamp(item.get("timestamp"))
+            if time is None:
                 continue
-            time = datetime.fromisoformat(stamp)
             window = _seconds(item.get("window"))
             for c in item.get("containers") or []:
                 usage = c.get("usage") or {}

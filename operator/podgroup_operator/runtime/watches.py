@@ -34,7 +34,7 @@ from kopf._core.intents import registries
 from kopf._core.reactor import observation, queueing
 
 from podgroup_operator import API_GROUP, PLURAL
-from podgroup_operator.core.gang_state import backoff_seconds
+from podgroup_operator.core.backoff import backoff_seconds
 from podgroup_operator.metrics import READY, WATCH_READY
 from podgroup_operator.runtime.readiness import Readiness
 

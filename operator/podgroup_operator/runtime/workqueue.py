@@ -14,6 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
+from podgroup_operator.core.backoff import backoff_seconds
+from podgroup_operator.metrics import RECONCILES
+
 logger = logging.getLogger(__name__)
 
 Key = Hashable
@@ -37,7 +40,7 @@ class Backoff:
     def next(self, key: Key) -> float:
         n = self.failures.get(key, 0)
         self.failures[key] = n + 1
-        return min(self.cap, self.base * 2 ** min(n, 62))  # 2**1024 would overflow a float
+        return backoff_seconds(n + 1, self.base, self.cap)
 
     def forget(self, key: Key) -> None:
         self.failures.pop(key, None)
@@ -109,14 +112,17 @@ class WorkQueue:
             except asyncio.CancelledError:
                 raise
             except RetryLater as exc:
+                RECONCILES.labels("retry").inc()
                 delay = self._backoff.next(key)
                 logger.info("reconcile of %s: %s; retrying in %.1fs", key, exc, delay)
                 self.add_after(key, delay)
             except Exception:
+                RECONCILES.labels("error").inc()
                 delay = self._backoff.next(key)
                 logger.exception("reconcile of %s failed; retrying in %.1fs", key, delay)
                 self.add_after(key, delay)
             else:
+                RECONCILES.labels("success").inc()
                 self._backoff.forget(key)
                 if requeue is not None:
                     self.add_after(key, requeue)

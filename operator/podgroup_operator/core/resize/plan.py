@@ -32,29 +32,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from podgroup_operator import API_GROUP
 from podgroup_operator.api.resize import ResizeMode, ResizePolicy, ResizeResult
-from podgroup_operator.core.quantity import parse_quantity
-from podgroup_operator.core.recommender import (
-    CPU,
-    MEMORY,
-    POD_LEVEL,
-    RESOURCES,
-    ContainerTarget,
-    Recommendation,
-    format_resources,
-    proportional_limits,
-    round_down,
-)
-from podgroup_operator.core.resources import Resources, pod_requests
-
-# When the operator last resized the pod, RFC 3339; written by the k8s layer with each resize
-# (the pods/resize subresource cannot carry annotations), read back for the cooldown.
-RESIZED_AT_ANNOTATION = f"{API_GROUP}/resized-at"
+from podgroup_operator.core.observed import ObservedPod
+from podgroup_operator.core.resize.limits import format_resources, proportional_limits, round_down
+from podgroup_operator.core.resize.pod_resources import ContainerResources
+from podgroup_operator.core.resize.recommender import ContainerTarget, Recommendation
+from podgroup_operator.core.resize.units import CPU, MEMORY, POD_LEVEL, RESOURCES
 
 POD_LEVEL_UNSUPPORTED_MESSAGE = (
     "pod-level resources are only recommended: resizing them in place needs cgroup v2 and the "
@@ -82,17 +68,6 @@ class Decision(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class ContainerResources:
-    name: str
-    requests: Mapping[str, Decimal] = field(default_factory=dict)
-    limits: Mapping[str, Decimal] = field(default_factory=dict)
-    restart_on_resize: frozenset[str] = frozenset()  # resizePolicy RestartContainer
-    # What the kubelet has allocated (status.containerStatuses[].allocatedResources), where it
-    # differs from the spec because a resize is pending; empty: the same as the spec.
-    allocated: Mapping[str, Decimal] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class PodResizeState:
     """What the plan needs to know about one member."""
 
@@ -113,90 +88,24 @@ class PodResizeState:
     message: str = ""  # the kubelet's message of the pending condition
 
 
-def _quantities(raw: Mapping[str, Any] | None) -> dict[str, Decimal]:
-    out = {}
-    for name, q in (raw or {}).items():
-        try:
-            out[name] = parse_quantity(q)
-        except ValueError:
-            continue  # the API server validates quantities; this guards odd objects
-    return out
-
-
-def _container(c: Mapping[str, Any], status: Mapping[str, Any] | None = None) -> ContainerResources:
-    res = c.get("resources") or {}
-    limits = _quantities(res.get("limits"))
-    # A container with a limit and no request gets the limit as its request (API defaulting).
-    requests = {**limits, **_quantities(res.get("requests"))}
-    restart = frozenset(
-        p.get("resourceName", "")
-        for p in c.get("resizePolicy") or []
-        if p.get("restartPolicy") == "RestartContainer"
-    )
-    status = status or {}
-    allocated = _quantities(
-        status.get("allocatedResources") or (status.get("resources") or {}).get("requests")
-    )
-    return ContainerResources(c.get("name", ""), requests, limits, restart, allocated)
-
-
-def _timestamp(raw: str | None) -> datetime | None:
-    try:
-        t = datetime.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
-    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
-
-
-def qos_class(spec: Mapping[str, Any]) -> str:
-    """Guaranteed, Burstable or BestEffort, as the API server computes it (cpu and memory)."""
-    parts = [_container(c) for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]]
-    if spec.get("resources"):
-        parts.append(_container({"resources": spec["resources"]}))
-    if not any(r in c.requests or r in c.limits for c in parts for r in RESOURCES):
-        return "BestEffort"
-    pod_level = _container({"resources": spec["resources"]}) if spec.get("resources") else None
-    guaranteed_parts = [pod_level] if pod_level is not None else parts
-    if all(
-        c.limits.get(r) is not None and c.requests.get(r) == c.limits.get(r)
-        for c in guaranteed_parts
-        for r in RESOURCES
-    ):
-        return "Guaranteed"
-    return "Burstable"
-
-
-def pod_resize_state(pod: Mapping[str, Any], node_available: Mapping[str, Decimal] | None) -> PodResizeState:
-    """Read a member pod body. `node_available`: the node's allocatable minus the requests of the
-    other pods bound to (or reserved on) that node."""
-    meta = pod.get("metadata") or {}
-    spec = pod.get("spec") or {}
-    status = pod.get("status") or {}
-    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
-    pending = conditions.get("PodResizePending")
-    progress = conditions.get("PodResizeInProgress")
-    error = progress is not None and progress.get("reason") == "Error"
-    statuses = {cs.get("name"): cs for cs in status.get("containerStatuses") or []}
-    try:
-        requests: Resources = pod_requests(spec)
-    except ValueError:
-        requests = {}
+def pod_resize_state(pod: ObservedPod, node_available: Mapping[str, Decimal] | None) -> PodResizeState:
+    """The member as the plan sees it. `node_available`: the node's allocatable minus the
+    requests of the other pods bound to (or reserved on) that node."""
+    r = pod.resources
     return PodResizeState(
-        name=meta.get("name", ""),
-        node=spec.get("nodeName") or None,
-        running=status.get("phase") == "Running" and not meta.get("deletionTimestamp"),
-        containers=tuple(_container(c, statuses.get(c.get("name"))) for c in spec.get("containers") or []),
-        requests=requests,
+        name=pod.name,
+        node=pod.node_name,
+        running=pod.phase == "Running" and not pod.deleting,
+        containers=r.containers,
+        requests=pod.requests,
         node_available=node_available,
-        pod_resources=_container({"name": POD_LEVEL, "resources": spec["resources"]})
-        if spec.get("resources")
-        else None,
-        qos_class=status.get("qosClass") or qos_class(spec),
-        last_resize=_timestamp((meta.get("annotations") or {}).get(RESIZED_AT_ANNOTATION)),
-        pending=(pending.get("reason") or "Deferred") if pending else None,
-        in_progress=progress is not None and not error,
-        error=(progress.get("message") or "resize failed") if progress is not None and error else None,
-        message=(pending or {}).get("message") or "",
+        pod_resources=r.pod_resources,
+        qos_class=r.qos_class,
+        last_resize=r.last_resize,
+        pending=r.pending,
+        in_progress=r.in_progress,
+        error=r.error,
+        message=r.message,
     )
 
 
@@ -528,52 +437,3 @@ def _summary(changes: Mapping[str, ResourcePatch], pod_changes: ResourcePatch | 
             f"pod: {', '.join(f'{r}={q}' for r, q in format_resources(pod_changes.requests).items())}"
         )
     return "; ".join(parts)
-
-
-# --- the patch ---------------------------------------------------------------------------------
-
-
-def _resources(p: ResourcePatch) -> dict[str, dict[str, str]]:
-    out = {"requests": format_resources(p.requests)}
-    if p.limits:
-        out["limits"] = format_resources(p.limits)
-    return out
-
-
-def resize_patch(resize: PodResize) -> dict[str, Any]:
-    """The strategic-merge patch body for the pods/resize subresource: only the changed resources
-    (containers merge by name, resource maps by key)."""
-    spec: dict[str, Any] = {}
-    if resize.containers:
-        spec["containers"] = [
-            {"name": name, "resources": _resources(p)} for name, p in sorted(resize.containers.items())
-        ]
-    if resize.pod_resources is not None:
-        spec["resources"] = _resources(resize.pod_resources)
-    return {"spec": spec}
-
-
-# --- when to look again ------------------------------------------------------------------------
-
-
-def next_poll_delay(
-    now: datetime,
-    newest_sample: datetime | None,
-    resolution: float | None,
-    interval: float,
-    slack: float = 1.0,
-) -> float:
-    """Seconds until usage is worth reading again: just after the source's next sample is due (its
-    newest sample's time + its resolution, + slack for the scrape to land; every `slack` seconds
-    while it is late, up to half a resolution), never later than `interval`, never sooner than
-    `slack`. Polling on the scrape's beat, not on a fixed interval
-    out of phase with it, is what keeps a load change to the PATCH within about one resolution."""
-    if newest_sample is None or resolution is None or resolution <= 0:
-        return interval
-    due = newest_sample + timedelta(seconds=resolution + slack)
-    if due <= now < newest_sample + timedelta(seconds=1.5 * resolution):
-        return slack  # the next sample is late to show: look again soon, not a scrape later
-    if due <= now:  # a missed scrape, or a stopped source: the next slot on the same beat
-        missed = (now - due).total_seconds() // resolution + 1
-        due += timedelta(seconds=missed * resolution)
-    return max(slack, min(interval, (due - now).total_seconds()))

@@ -1,0 +1,103 @@
+"""The failure handling as the reconcile runs it, against a fake writer: the decision is
+recorded before its action, announced once, and a second reconcile on the same observation
+(the watch has not shown the record yet) completes the action without deciding again."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from podgroup_operator.api.failure_policy import Action
+from podgroup_operator.core.observed import observe_group, observe_pod
+from podgroup_operator.handlers.failure_actions import APPLIERS
+from podgroup_operator.handlers.reconcile import reconcile
+from tests.unit.handler_fakes import FakeWriter, context
+
+KEY = ("ns", "train")
+UID = "uid-train"
+T0 = "2026-01-02T03:04:00Z"
+
+
+def group(action: str) -> Any:
+    spec = {
+        "roles": [
+            {"name": "worker", "replicas": 2, "template": {"spec": {"containers": [{"name": "main"}]}}}
+        ],
+        "failurePolicy": {"defaultAction": action, "backoff": {"initialSeconds": 0, "maxSeconds": 0}},
+    }
+    return observe_group(
+        {"metadata": {"namespace": "ns", "name": "train", "uid": UID, "generation": 1}, "spec": spec}
+    )
+
+
+def member(index: int, *, exit_code: int = 0) -> Any:
+    """A running member on a node that is gone when `exit_code` is set (a failure), else Ready."""
+    name = f"train-worker-{index}"
+    last = {"terminated": {"exitCode": exit_code, "reason": "Error", "finishedAt": T0}} if exit_code else {}
+    return observe_pod(
+        {
+            "metadata": {
+                "name": name,
+                "uid": f"uid-{name}",
+                "labels": {
+                    "podgroup.dev/name": "train",
+                    "podgroup.dev/role": "worker",
+                    "podgroup.dev/index": str(index),
+                },
+                "ownerReferences": [{"controller": True, "uid": UID}],
+            },
+            "spec": {
+                "nodeName": "gone" if exit_code else "",
+                "containers": [{"name": "main", "image": "busybox"}],
+            },
+            "status": {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "main",
+                        "restartCount": 1 if exit_code else 0,
+                        "state": {"running": {}},
+                        "lastState": last,
+                    }
+                ],
+            },
+        }
+    )
+
+
+def is_record(write: tuple[str, str, Any]) -> bool:
+    """The failure record, written on its own before the action (the full status comes last)."""
+    verb, _, status = write
+    return verb == "patch_status" and "lastFailure" in status and "phase" not in status
+
+
+def test_every_action_has_an_applier() -> None:
+    assert set(APPLIERS) == set(Action)
+
+
+@pytest.mark.parametrize("action", ["RecreatePod", "RecreateGroup", "FailGroup"])
+def test_a_failure_is_recorded_then_acted_on_and_a_second_run_does_not_decide_again(action: str) -> None:
+    writer = FakeWriter()
+    ctx = context(writer)
+    ctx.groups[KEY] = [group(action)]  # type: ignore[index]
+    ctx.member_pods[KEY] = [member(0, exit_code=1), member(1)]  # type: ignore[index]
+
+    asyncio.run(reconcile(ctx, KEY))
+    first = list(writer.writes)
+    records = [i for i, w in enumerate(first) if is_record(w)]
+    announced = [i for i, (verb, _, e) in enumerate(first) if verb == "post_event" and e.reason == action]
+    acted = [i for i, (verb, _, _) in enumerate(first) if verb in ("delete_pod", "patch_pod")]
+    assert len(records) == 1 and first[records[0]][2]["lastFailure"]["action"] == action
+    assert len(announced) == 1 and acted
+    assert records[0] < announced[0] < acted[0]  # recorded, announced, then acted on
+
+    writer.writes.clear()
+    asyncio.run(reconcile(ctx, KEY))  # the same observation: the watch has not caught up
+    second = list(writer.writes)
+    assert not [w for w in second if is_record(w)]
+    assert not [w for w in second if w[0] == "post_event" and w[2].reason == action]
+    # Completing the recorded action repeats some of its writes (each safe to repeat; a failed
+    # group is terminal and writes none), never a write the first run did not make.
+    assert all(w in [first[i] for i in acted] for w in second if w[0] in ("delete_pod", "patch_pod"))
