@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import kopf
 
 from podgroup_operator import API_GROUP
+from podgroup_operator.runtime.diffbase import NoDiffBase
 
 
 def _env_int(name: str, default: int) -> int:
@@ -111,9 +112,7 @@ class Config:
         # Own prefixes, so nothing collides with another Kopf operator on the same objects.
         settings.persistence.finalizer = f"{API_GROUP}/finalizer"
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=API_GROUP, key="last-handled-configuration"
-        )
+        settings.persistence.diffbase_storage = NoDiffBase()  # no handler reacts to changes
         # Logs stay logs; only the operator's own events are posted to objects.
         settings.posting.level = 100
         settings.execution.max_workers = 4

@@ -170,14 +170,16 @@ class GangAdmitter:
     ) -> None:
         namespace = verdict.key[0]
         pods = {p.name: p for p in self._ctx.member_pods.get(verdict.key, [])}
-        hostnames = {n.name: n.labels.get(HOSTNAME_LABEL) for s in self._ctx.nodes.values() for n in s}
+
+        def hostname(node: str) -> str | None:
+            return next((n.labels.get(HOSTNAME_LABEL) for n in self._ctx.nodes.get(node, [])), None)
 
         async def release(member: str, node: str) -> bool:
             pod: ObservedPod | None = pods.get(member)
             if pod is None:
                 return False
             # A pod that names its hostname already is placed by it; adding the key would be refused.
-            pin = None if HOSTNAME_LABEL in pod.constraints.node_selector else hostnames.get(node)
+            pin = None if HOSTNAME_LABEL in pod.constraints.node_selector else hostname(node)
             return await self._ctx.writer.release_member(
                 namespace,
                 member,

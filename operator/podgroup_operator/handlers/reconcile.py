@@ -98,6 +98,13 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         limit=ctx.config.max_creates_per_reconcile,
     )
     templates = {role.name: role.template for role in spec.roles}
+    # Per role, not per member: it looks at every node (6 % of the operator's CPU at 1000 nodes,
+    # py-spy during bench.gang, when it ran per member).
+    restart_rules = {
+        role.name: native_restart(ctx, spec.failure_policy, role.template)
+        for role in spec.roles
+        if any(m.role == role.name for m in batch.create)
+    }
     service_problem = await reconcile_service(ctx, group, spec)
     results = await asyncio.gather(
         *(
@@ -110,7 +117,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
                     template=templates[m.role],
                     gates=(GANG_GATE,),
                     restart_generation=(previous.restart_generation or 0) if previous else 0,
-                    **native_restart(ctx, spec.failure_policy, templates[m.role]),
+                    **restart_rules[m.role],
                     identity=identity(name, namespace, spec, m, ctx.config.cluster_domain),
                 ),
             )
