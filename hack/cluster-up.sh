@@ -81,11 +81,20 @@ start kube-scheduler "$(bin kube-scheduler "$KUBE_VERSION")" \
 # kwok plays the kubelet of every node annotated kwok.x-k8s.io/node=fake. It renews node
 # leases: without them its status heartbeats alone miss the 40 s grace period on a busy
 # machine, and the node controller marks long-lived kwok pods NotReady for good.
-cat > "$CLUSTER_DIR/kwok.yaml" <<KWOK
-apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokConfiguration
-options: {}
-KWOK
+# Its node stages are given here, from the kwok module itself: node-initialize, and the status
+# heartbeat of a node that renews a lease (every 10 min +- 10, as a kubelet with a lease reports
+# an unchanged status only every 5 min). Left to itself kwok v0.7.0 picks its lease-less 20 s
+# heartbeat even with leases on (`getDefaultNodeStages(NodeLeaseDurationSeconds == 0)`), and
+# 1000 fake nodes sent 50 status updates a second, 15 times what real kubelets send.
+kwok_stages=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')/kustomize/stage/node
+{
+  printf 'apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n'
+  for stage in fast/node-initialize heartbeat-with-lease/node-heartbeat-with-lease; do
+    printf -- '---\n'
+    cat "$kwok_stages/$stage.yaml"
+  done
+} > "$CLUSTER_DIR/kwok.yaml"
 start kwok "$(bin kwok "$KWOK_VERSION")" -c "$CLUSTER_DIR/kwok.yaml" \
   --kubeconfig "$PKI_DIR/kwok.kubeconfig" --manage-all-nodes=false \
   --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
