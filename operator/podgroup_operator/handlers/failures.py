@@ -8,11 +8,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from podgroup_operator.api.failure_policy import Action, FailurePolicy
+from podgroup_operator.api.failure_policy import Action
 from podgroup_operator.api.models import ActionUse, FailureRecord, PodGroupSpec, PodGroupStatus
 from podgroup_operator.core.conditions import Event
 from podgroup_operator.core.failures import Failure, detect_failures
-from podgroup_operator.core.native_restart import restart_all_nodes
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.policy import Decision, decide, watched_conditions
 from podgroup_operator.core.status import group_failed
@@ -36,19 +35,6 @@ class FailureOutcome:
 
 def _node_lost(ctx: OperatorContext, pod: ObservedPod) -> bool:
     return pod.node_name is not None and not ctx.nodes.get(pod.node_name)
-
-
-def native_restart(ctx: OperatorContext, policy: FailurePolicy, template: dict) -> dict:
-    """How member_pod writes the kubelet's restart rules into a member of this template: not at
-    all when PGO_NATIVE_RESTART=off; RestartAllContainers only when every node the pod may land
-    on declares it (the scheduler keeps such pods off other nodes)."""
-    if ctx.config.native_restart == "off":
-        return {}
-    nodes = [n for store in ctx.nodes.values() for n in store]
-    return {
-        "native_policy": policy,
-        "restart_all": restart_all_nodes(nodes, template.get("spec") or {}),
-    }
 
 
 def _record(status: PodGroupStatus | None, f: Failure, d: Decision, now: datetime) -> PodGroupStatus:

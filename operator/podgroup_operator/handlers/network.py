@@ -3,11 +3,8 @@ Service of that name is deleted (handlers/triggers.py), so a reconcile costs no 
 
 from __future__ import annotations
 
-import asyncio
-
 from podgroup_operator.api.models import PodGroupSpec
-from podgroup_operator.core.network import headless_service, stale_sizes
-from podgroup_operator.core.observed import ObservedPod
+from podgroup_operator.core.network import headless_service
 from podgroup_operator.handlers.context import OperatorContext
 from podgroup_operator.handlers.memory import ServiceCheck
 from podgroup_operator.k8s.adapter import GroupRef
@@ -26,15 +23,3 @@ async def reconcile_service(ctx: OperatorContext, group: GroupRef, spec: PodGrou
     memory.service = ServiceCheck(problem)
     return problem
 
-
-async def update_sizes(
-    ctx: OperatorContext, group: GroupRef, spec: PodGroupSpec, pods: list[ObservedPod], leaving: set[str]
-) -> None:
-    """After a scale, the members that stay carry the new sizes in their annotations."""
-    patches = [p for p in stale_sizes(spec, pods, group.uid) if p.pod not in leaving]
-    await asyncio.gather(
-        *(
-            ctx.writer.patch_pod(group.namespace, p.pod, p.uid, {"metadata": {"annotations": p.annotations}})
-            for p in patches
-        )
-    )

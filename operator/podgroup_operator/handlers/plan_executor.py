@@ -1,0 +1,36 @@
+"""Carry out one ReconcilePlan (core/reconcile_plan.py) in its order: creates, deletes, size
+patches, then the status once, then the events that announce it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from podgroup_operator.core.reconcile_plan import ReconcilePlan
+from podgroup_operator.handlers.context import OperatorContext
+from podgroup_operator.k8s.adapter import GroupRef
+from podgroup_operator.runtime.workqueue import RetryLater
+
+
+async def execute(ctx: OperatorContext, plan: ReconcilePlan) -> float | None:
+    s = plan.snapshot
+    group = GroupRef(s.namespace, s.name, s.uid)
+    memory = ctx.memory.of((s.namespace, s.name), s.uid)
+    results = await asyncio.gather(*(ctx.writer.create_pod(s.namespace, c.body) for c in plan.creates))
+    # The one step that needs the writes' results: what the API server created is remembered
+    # (the index shows it later), and its refusals become the status message and a retry.
+    created = [c.member for c, err in zip(plan.creates, results, strict=True) if not err]
+    memory.created = {**plan.pending, **dict.fromkeys(created, s.now)}
+    refusals = [f"pod {c.member}: {err}" for c, err in zip(plan.creates, results, strict=True) if err]
+    await asyncio.gather(*(ctx.writer.delete_pod(s.namespace, d.name, d.uid) for d in plan.deletes))
+    await asyncio.gather(*(ctx.writer.patch_pod(s.namespace, p.name, p.uid, p.patch) for p in plan.patches))
+
+    accepted = sum(1 for err in results if err is None)
+    write = plan.status_after(accepted, refusals[0] if refusals else None)
+    if write.patch is not None:
+        await ctx.writer.patch_status(s.namespace, s.name, write.patch)
+        memory.last_status = write.patch
+    for event in write.events:
+        await ctx.writer.post_event(group, event, ctx.clock())
+    if refusals:
+        raise RetryLater(refusals[0])
+    return plan.requeue

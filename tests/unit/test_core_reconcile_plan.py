@@ -1,0 +1,65 @@
+"""plan_reconcile: one snapshot in, one plan out, with no writer in sight."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from podgroup_operator.api.failure_policy import Action
+from podgroup_operator.api.models import FailureRecord, PodGroupSpec, PodGroupStatus
+from podgroup_operator.core.conditions import Event
+from podgroup_operator.core.reconcile_plan import (
+    EarlierSteps,
+    Remembered,
+    Settings,
+    Snapshot,
+    plan_reconcile,
+)
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+TEMPLATE = {"spec": {"containers": [{"name": "main", "image": "registry.local/tools:1.0"}]}}
+SETTINGS = Settings(max_creates=2, cluster_domain="cluster.local", native_restart=True)
+NOTHING_REMEMBERED = Remembered(created={}, waiting=None, last_status=None)
+
+
+def snapshot(replicas: int, status: PodGroupStatus | None = None) -> Snapshot:
+    roles = [{"name": "worker", "replicas": replicas, "template": TEMPLATE}]
+    spec = PodGroupSpec.model_validate({"roles": roles})
+    return Snapshot("ns", "train", "uid-train", 1, spec, status, (), {}, NOW)
+
+
+def test_missing_members_are_created_a_batch_at_a_time_and_the_rest_come_at_once() -> None:
+    plan = plan_reconcile(snapshot(3), NOTHING_REMEMBERED, EarlierSteps(), SETTINGS)
+    assert [c.member for c in plan.creates] == ["train-worker-0", "train-worker-1"]
+    assert plan.deletes == () and plan.patches == ()
+    assert plan.requeue == 0.0
+
+
+def test_members_remembered_as_created_are_not_planned_again() -> None:
+    remembered = Remembered(created={"train-worker-0": NOW}, waiting=None, last_status=None)
+    plan = plan_reconcile(snapshot(1), remembered, EarlierSteps(), SETTINGS)
+    assert plan.creates == ()
+    assert plan.pending == {"train-worker-0": NOW}
+
+
+def test_a_failed_group_plans_no_pod_writes() -> None:
+    record = FailureRecord(pod="train-worker-0", reason="Error", key="k", action=Action.FAIL_GROUP, time=NOW)
+    failed = PodGroupStatus(last_failure=record)
+    plan = plan_reconcile(snapshot(2, failed), NOTHING_REMEMBERED, EarlierSteps(), SETTINGS)
+    assert (plan.creates, plan.deletes, plan.patches) == ((), (), ())
+
+
+def test_a_refusal_is_the_status_message_and_the_status_written_comes_before_resize_events() -> None:
+    resized = Event("Normal", "Resized", "pod train-worker-0: cpu 1 -> 2")
+    plan = plan_reconcile(snapshot(1), NOTHING_REMEMBERED, EarlierSteps(resize_events=(resized,)), SETTINGS)
+    write = plan.status_after(0, "pod train-worker-0: quota exceeded")
+    assert write.patch is not None
+    assert any("quota exceeded" in (c.get("message") or "") for c in write.patch["conditions"])
+    assert write.events[-1] == resized
+
+
+def test_a_status_already_written_is_not_written_again_but_resize_events_still_go_out() -> None:
+    resized = Event("Normal", "Resized", "pod train-worker-0: cpu 1 -> 2")
+    first = plan_reconcile(snapshot(1), NOTHING_REMEMBERED, EarlierSteps(), SETTINGS).status_after(1, None)
+    remembered = Remembered(created={}, waiting=None, last_status=first.patch)
+    again = plan_reconcile(snapshot(1), remembered, EarlierSteps(resize_events=(resized,)), SETTINGS)
+    assert again.status_after(1, None) == type(first)(None, (resized,))
