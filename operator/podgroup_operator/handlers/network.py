@@ -22,4 +22,3 @@ async def reconcile_service(ctx: OperatorContext, group: GroupRef, spec: PodGrou
     )
     memory.service = ServiceCheck(problem)
     return problem
-

@@ -178,21 +178,20 @@ class ClusterWriter:
         try:
             # A JSON merge patch replaces the gate list; a strategic merge would merge it by name.
             async with self._release:
-                await unparsed(
-                    self._core.patch_namespaced_pod(
-                        name,
-                        namespace,
-                        patch,
-                        _content_type="application/merge-patch+json",
-                        _preload_content=False,
-                    )  # type: ignore[call-arg]
-                )
+                await self._patch_pod(namespace, name, patch, "application/merge-patch+json")
         except ApiException as exc:
             if exc.status in (404, 409, 422):
                 logger.warning("could not release %s/%s: %s", namespace, name, api_message(exc))
                 return False
             raise
         return True
+
+    async def _patch_pod(self, namespace: str, name: str, body: dict[str, Any], content_type: str) -> None:
+        await unparsed(
+            self._core.patch_namespaced_pod(
+                name, namespace, body, _content_type=content_type, _preload_content=False
+            )  # type: ignore[call-arg]
+        )
 
     async def patch_pod(self, namespace: str, name: str, uid: str, patch: dict[str, Any]) -> bool:
         """A strategic merge patch of one member pod (containers merge by name), only if it is
@@ -201,15 +200,7 @@ class ClusterWriter:
         body = {**patch, "metadata": {**patch.get("metadata", {}), "uid": uid}}
         try:
             async with self._pods:
-                await unparsed(
-                    self._core.patch_namespaced_pod(
-                        name,
-                        namespace,
-                        body,
-                        _content_type="application/strategic-merge-patch+json",
-                        _preload_content=False,
-                    )  # type: ignore[call-arg]
-                )
+                await self._patch_pod(namespace, name, body, "application/strategic-merge-patch+json")
         except ApiException as exc:
             if exc.status in (404, 409, 422):  # gone, or replaced (uid mismatch)
                 return False
