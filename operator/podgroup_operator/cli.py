@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> None:
     serve_metrics(readiness)
 
     namespaces = args.namespace or []
+    # Where the feature probes' dry-run pods are "created" (k8s/discovery.py): a namespace the
+    # operator may create pods in.
+    probe_namespace = next(
+        (n for n in namespaces if not any(ch in n for ch in "*?[!")),
+        os.environ.get("POD_NAMESPACE") or "default",
+    )
 
     async def operator() -> None:
         from kopf._cogs.structs.references import Insights
@@ -69,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
             namespaces=namespaces,
             liveness_endpoint=args.liveness,
             insights=insights,
-            memo=kopf.Memo(readiness=readiness, insights=insights),
+            memo=kopf.Memo(readiness=readiness, insights=insights, probe_namespace=probe_namespace),
         )
 
     election = leader_election(parser, args)

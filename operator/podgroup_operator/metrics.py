@@ -23,6 +23,14 @@ WATCH_READY = Gauge(
     ["resource"],
     registry=REGISTRY,
 )
+CLUSTER_FEATURE = Gauge(
+    "podgroup_operator_cluster_feature",
+    "1 where the cluster was found to support the feature (pods_resize, container_restart_rules, "
+    "restart_all_containers, pod_level_resources), 0 where it was found not to; absent until "
+    "found out (discovery and dry-run probes, repeated every 10 minutes).",
+    ["feature"],
+    registry=REGISTRY,
+)
 GANG_ADMISSION_WAIT = Histogram(
     "podgroup_gang_admission_wait_seconds",
     "Time from a gang starting to wait (creation or last rollback) to its release.",

@@ -74,7 +74,12 @@ class EarlierSteps:
 class Settings:
     max_creates: int
     cluster_domain: str
-    native_restart: bool  # PGO_NATIVE_RESTART is not "off"
+    # PGO_NATIVE_RESTART is not "off" and the API server keeps container restart rules (while
+    # that is not known: no rules; the operator restarts, which is always correct).
+    native_restart: bool
+    # The API server accepts the RestartAllContainers action (core/features.py); nodes must also
+    # declare it. Unknown counts as no: a server without it refuses the whole pod.
+    restart_all_api: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,12 +152,14 @@ def _restart_rules(
     snapshot: Snapshot, policy: FailurePolicy, template: dict[str, Any], settings: Settings
 ) -> dict[str, Any]:
     """How member_pod writes the kubelet's restart rules into a member of this template: not at
-    all when PGO_NATIVE_RESTART=off; RestartAllContainers only when every node the pod may land
-    on declares it (the scheduler keeps such pods off other nodes)."""
+    all when PGO_NATIVE_RESTART=off or the API server drops them; RestartAllContainers only when
+    the API server accepts it and every node the pod may land on declares it (the scheduler
+    keeps such pods off other nodes)."""
     if not settings.native_restart:
         return {}
     nodes = [n for store in snapshot.nodes.values() for n in store]
-    return {"native_policy": policy, "restart_all": restart_all_nodes(nodes, template.get("spec") or {})}
+    restart_all = settings.restart_all_api and restart_all_nodes(nodes, template.get("spec") or {})
+    return {"native_policy": policy, "restart_all": restart_all}
 
 
 def plan_reconcile(

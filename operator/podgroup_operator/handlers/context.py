@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from podgroup_operator.config import Config
+from podgroup_operator.core.features import UNKNOWN, ClusterFeatures
 from podgroup_operator.core.observed import ObservedGroup
 from podgroup_operator.handlers.memory import GroupKey, OperatorMemory
 from podgroup_operator.k8s.adapter import ClusterWriter
@@ -35,6 +36,8 @@ class OperatorContext:
     usage: UsageSource | None = None
     # Everything kept in memory between reconciles (handlers/memory.py says why each is safe to lose).
     memory: OperatorMemory = field(default_factory=OperatorMemory)
+    # What the cluster supports: written only by handlers/cluster_features.FeatureWatch.
+    features: ClusterFeatures = UNKNOWN
 
     def group(self, key: GroupKey) -> ObservedGroup | None:
         store = self.groups.get(key)

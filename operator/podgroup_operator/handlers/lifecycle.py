@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, cast
 
 import kopf
 
 from podgroup_operator.config import Config
 from podgroup_operator.handlers.admission import GangAdmitter
+from podgroup_operator.handlers.cluster_features import FeatureWatch
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
 from podgroup_operator.handlers.reconcile import reconcile
 from podgroup_operator.k8s.adapter import ClusterWriter
 from podgroup_operator.k8s.client import EndlessBackoffs, api_client
+from podgroup_operator.k8s.discovery import discover
 from podgroup_operator.k8s.usage import MetricsServerSource
 from podgroup_operator.runtime.loop_lag import LoopLagMonitor
 from podgroup_operator.runtime.watches import WatchGuard
 from podgroup_operator.runtime.workqueue import WorkQueue
+
+logger = logging.getLogger(__name__)
+
+FIRST_DISCOVERY_SECONDS = 10.0
 
 
 @kopf.on.startup()
@@ -44,6 +51,19 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
         config=config,
         usage=MetricsServerSource(memo.api),
     )
+    # What the cluster supports, before the first reconcile writes a pod; bounded, so that an API
+    # server away at start delays nothing (unknown answers are the safe choice, found out later).
+    features = FeatureWatch(
+        lambda: discover(memo.api, memo.get("probe_namespace") or "default"),
+        lambda found: setattr(ctx, "features", found),
+        native_restart=config.native_restart != "off",
+        pod_level_resize=config.pod_level_resize,
+    )
+    try:
+        await asyncio.wait_for(features.refresh(), FIRST_DISCOVERY_SECONDS)
+    except Exception:
+        logger.info("the cluster's features are not known yet; looking again in the background")
+    memo.features = asyncio.create_task(features.run(), name="cluster features")
     memo.ctx = ctx
     memo.admitter = GangAdmitter(ctx, config)
     memo.loop_lag = LoopLagMonitor()
@@ -57,6 +77,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     memo.watch_guard.cancel()
+    memo.features.cancel()
     await memo.admitter.stop()
     await memo.loop_lag.stop()
     await memo.ctx.queue.stop()

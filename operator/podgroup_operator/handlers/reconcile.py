@@ -106,6 +106,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     settings = Settings(
         max_creates=ctx.config.max_creates_per_reconcile,
         cluster_domain=ctx.config.cluster_domain,
-        native_restart=ctx.config.native_restart != "off",
+        native_restart=ctx.config.native_restart != "off" and bool(ctx.features.container_restart_rules),
+        restart_all_api=bool(ctx.features.restart_all_containers),
     )
     return await execute(ctx, plan_reconcile(snapshot, remembered, earlier, settings))

@@ -109,7 +109,11 @@ async def reconcile_resize(
     members = [p for p in pods if p.active]
     role_of = {p.name: p.role for p in members}
     samples = await ctx.usage.samples(group.namespace, group.name) if ctx.usage else []
-    settings = PlanSettings.from_policy(policy, pod_level_resize_supported=ctx.config.pod_level_resize)
+    settings = PlanSettings.from_policy(
+        policy,
+        pod_level_resize_supported=ctx.config.pod_level_resize,
+        resize_subresource=ctx.features.pods_resize is not False,
+    )
 
     recommendations, usage_checkpoints, decisions = [], [], []
     for role in spec.roles:

@@ -47,6 +47,8 @@ POD_LEVEL_UNSUPPORTED_MESSAGE = (
     "feature gate InPlacePodLevelResourcesVerticalScaling"
 )
 
+RESIZE_UNSUPPORTED_MESSAGE = "only recommended: this cluster does not serve pods/resize (in-place resize)"
+
 
 class Decision(enum.StrEnum):
     RESIZE = "Resize"  # apply `containers` / `pod_resources` through pods/resize
@@ -62,6 +64,7 @@ class Decision(enum.StrEnum):
     NOT_RUNNING = "NotRunning"
     BEST_EFFORT = "BestEffort"
     POD_LEVEL_UNSUPPORTED = "PodLevelUnsupported"
+    RESIZE_UNSUPPORTED = "ResizeUnsupported"  # mode Auto on a cluster without pods/resize
 
 
 # --- observed state ----------------------------------------------------------------------------
@@ -119,16 +122,22 @@ class PlanSettings:
     cooldown: timedelta = timedelta(seconds=60)
     uniform: bool = True
     pod_level_resize_supported: bool = False
+    # The API server serves pods/resize (core/features.py; unknown counts as yes: a refusal is
+    # then reported like any other).
+    resize_subresource: bool = True
     safety_margin: Decimal = Decimal("0.15")  # the fast path's threshold above the request
 
     @classmethod
-    def from_policy(cls, policy: ResizePolicy, pod_level_resize_supported: bool = False) -> PlanSettings:
+    def from_policy(
+        cls, policy: ResizePolicy, pod_level_resize_supported: bool = False, resize_subresource: bool = True
+    ) -> PlanSettings:
         return cls(
             mode=policy.mode,
             min_change=Decimal(policy.min_change_percent) / 100,
             cooldown=timedelta(seconds=policy.cooldown_seconds),
             uniform=policy.uniform,
             pod_level_resize_supported=pod_level_resize_supported,
+            resize_subresource=resize_subresource,
             safety_margin=Decimal(policy.safety_margin_percent) / 100,
         )
 
@@ -379,6 +388,11 @@ def _decide(
         return PodResize(
             pod.name, Decision.POD_LEVEL_UNSUPPORTED, changes, pod_changes, capped_flag,
             f"{POD_LEVEL_UNSUPPORTED_MESSAGE}; would set {summary}",
+        )  # fmt: skip
+    if settings.mode == ResizeMode.AUTO and not settings.resize_subresource:
+        return PodResize(
+            pod.name, Decision.RESIZE_UNSUPPORTED, changes, pod_changes, capped_flag,
+            f"{RESIZE_UNSUPPORTED_MESSAGE}; would set {summary}",
         )  # fmt: skip
     if settings.mode == ResizeMode.RECOMMEND:
         return PodResize(
