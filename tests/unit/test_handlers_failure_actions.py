@@ -5,11 +5,13 @@ recorded before its action, announced once, and a second reconcile on the same o
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from podgroup_operator.api.failure_policy import Action
+from podgroup_operator.api.models import PodGroupStatus
 from podgroup_operator.core.observed import observe_group, observe_pod
 from podgroup_operator.handlers.failure_actions import APPLIERS
 from podgroup_operator.handlers.reconcile import reconcile
@@ -101,3 +103,25 @@ def test_a_failure_is_recorded_then_acted_on_and_a_second_run_does_not_decide_ag
     # Completing the recorded action repeats some of its writes (each safe to repeat; a failed
     # group is terminal and writes none), never a write the first run did not make.
     assert all(w in [first[i] for i in acted] for w in second if w[0] in ("delete_pod", "patch_pod"))
+
+
+
+def test_a_fail_group_interrupted_before_every_member_was_stopped_is_finished_from_the_record() -> None:
+    """The operator died after writing the FailGroup record and stopping worker-0 only: a new
+    process (nothing in memory) stops worker-1 from the record alone, and stops nobody twice."""
+    writer = FakeWriter()
+    ctx = context(writer)
+    record = {"pod": "train-worker-0", "reason": "Error", "key": "k", "action": "FailGroup", "time": T0}
+    failed = replace(group("FailGroup"), status=PodGroupStatus.model_validate({"lastFailure": record}))
+    ctx.groups[KEY] = [failed]  # type: ignore[index]
+    stopped = replace(member(0, exit_code=1), active_deadline_seconds=1)
+    ctx.member_pods[KEY] = [stopped, member(1)]  # type: ignore[index]
+
+    asyncio.run(reconcile(ctx, KEY))
+    patched = [(name, patch["spec"]) for verb, name, patch in writer.writes if verb == "patch_pod"]
+    assert patched == [("train-worker-1", {"activeDeadlineSeconds": 1})]
+    assert not writer.verbs("delete_pod") and not writer.verbs("create_pod")
+
+    writer.writes.clear()
+    asyncio.run(reconcile(ctx, KEY))  # the watch has not shown worker-1's deadline yet
+    assert not writer.verbs("patch_pod")

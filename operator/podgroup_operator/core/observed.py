@@ -72,6 +72,7 @@ class ObservedPod:
     reason: str | None = None  # status.reason, e.g. Evicted, DeadlineExceeded
     conditions: tuple[tuple[str, str], ...] = ()  # (type, status)
     restart_policy: str = "Always"
+    active_deadline_seconds: int | None = None  # FailGroup stops members through it
     restart_generation: int = 0
     handled: Mapping[str, int] = field(default_factory=dict)  # failure keys already acted on
     resources: PodResources = field(default_factory=PodResources)  # what resize reads
@@ -185,6 +186,7 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         reason=status.get("reason"),
         conditions=tuple((c.get("type", ""), c.get("status", "")) for c in conditions),
         restart_policy=spec.get("restartPolicy") or "Always",
+        active_deadline_seconds=spec.get("activeDeadlineSeconds"),
         restart_generation=_non_negative_int(annotations.get(RESTART_GENERATION_ANNOTATION)) or 0,
         handled=_handled(annotations.get(HANDLED_FAILURES_ANNOTATION)),
         resources=read_pod_resources(pod),

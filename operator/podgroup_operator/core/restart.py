@@ -4,7 +4,7 @@ failures it accounts for, and the group's restart generation."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +96,17 @@ def handled_patch(pod: ObservedPod, handled: Mapping[str, int]) -> dict[str, Any
     return {"metadata": {"annotations": _annotations(dict(pod.handled) | dict(handled))}}
 
 
+STOP_DEADLINE_SECONDS = 1
+
+
 def stop_patch(pod: ObservedPod, handled: Mapping[str, int]) -> dict[str, Any]:
     """Stop a member for good but keep it (and its logs): the kubelet ends a pod whose active
     deadline has passed, and the pod turns Failed with reason DeadlineExceeded."""
-    return {**handled_patch(pod, handled), "spec": {"activeDeadlineSeconds": 1}}
+    return {**handled_patch(pod, handled), "spec": {"activeDeadlineSeconds": STOP_DEADLINE_SECONDS}}
+
+
+def to_stop(pods: Iterable[ObservedPod]) -> list[ObservedPod]:
+    """The members a failed group has still to stop: active, and not yet given the stop deadline
+    (an operator that died between recording FailGroup and stopping every member finishes the
+    stop from the record alone)."""
+    return [p for p in pods if p.active and p.active_deadline_seconds != STOP_DEADLINE_SECONDS]

@@ -21,6 +21,7 @@ from podgroup_operator.core.restart import (
     restart_in_place,
     restart_patch,
     stop_patch,
+    to_stop,
 )
 from podgroup_operator.handlers.context import OperatorContext
 from podgroup_operator.k8s.adapter import GroupRef
@@ -142,10 +143,25 @@ async def recreate_group(m: FailedMember) -> None:
 
 async def fail_group(m: FailedMember) -> None:
     """Every active member is stopped through activeDeadlineSeconds and kept with its logs."""
-    stops = [(p, stop_patch(p, m.handled if p.uid == m.pod.uid else {})) for p in m.pods if p.active]
-    await asyncio.gather(
-        *(m.ctx.writer.patch_pod(m.group.namespace, p.name, p.uid, patch) for p, patch in stops)
-    )
+    await stop_members(m.ctx, m.group, m.pods, {m.pod.uid: m.handled})
+
+
+async def stop_members(
+    ctx: OperatorContext,
+    group: GroupRef,
+    pods: list[ObservedPod],
+    handled: dict[str, dict[str, int]] | None = None,
+) -> None:
+    """Stop what of a failed group is not stopped yet (level-triggered: run on every reconcile
+    of a failed group, it completes a FailGroup an operator crash interrupted, and writes
+    nothing once every member has its stop deadline). `handled`: per pod uid, the failure keys
+    its annotation gains."""
+    stopping = ctx.memory.of((group.namespace, group.name), group.uid).stopping
+    left = to_stop(pods)
+    stopping.intersection_update(p.uid for p in left)  # the rest are seen stopped, or gone
+    stops = [(p, stop_patch(p, (handled or {}).get(p.uid, {}))) for p in left if p.uid not in stopping]
+    stopping.update(p.uid for p, _ in stops)
+    await asyncio.gather(*(ctx.writer.patch_pod(group.namespace, p.name, p.uid, patch) for p, patch in stops))
 
 
 APPLIERS: dict[Action, Callable[[FailedMember], Awaitable[None]]] = {

@@ -16,7 +16,7 @@ from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.policy import Decision, decide, watched_conditions
 from podgroup_operator.core.status import group_failed
 from podgroup_operator.handlers.context import OperatorContext
-from podgroup_operator.handlers.failure_actions import apply_action, converge_group_restart
+from podgroup_operator.handlers.failure_actions import apply_action, converge_group_restart, stop_members
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import RESTARTS
 
@@ -70,6 +70,7 @@ async def handle_failures(
 ) -> FailureOutcome:
     status = _with_own_record(ctx, group, status)
     if group_failed(status):
+        await stop_members(ctx, group, pods)
         return FailureOutcome(status)
     watched = watched_conditions(spec.failure_policy)
     failures = [

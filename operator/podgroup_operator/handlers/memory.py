@@ -40,6 +40,9 @@ class GroupMemory:
     # Members created by this process that the pod index does not show yet (name -> when).
     # Lost: the index lists them after a restart.
     created: dict[str, datetime] = field(default_factory=dict)
+    # Members of a failed group given their stop deadline by this process that the index does
+    # not show stopped yet (uids). Lost: the stop is written again, which is harmless.
+    stopping: set[str] = field(default_factory=set)
     # Gang members released by this process that the index does not show released yet (member ->
     # planned node): their placements stay reserved. Lost: released members carry their planned
     # node in an annotation, which the index reads back.
