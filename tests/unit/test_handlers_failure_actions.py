@@ -13,6 +13,8 @@ import pytest
 from podgroup_operator.api.failure_policy import Action
 from podgroup_operator.api.models import PodGroupStatus
 from podgroup_operator.core.observed import observe_group, observe_pod
+from podgroup_operator.core.restart import to_recreate
+from podgroup_operator.core.timestamps import parse_timestamp
 from podgroup_operator.handlers.failure_actions import APPLIERS
 from podgroup_operator.handlers.reconcile import reconcile
 from tests.unit.handler_fakes import FakeWriter, context
@@ -125,3 +127,46 @@ def test_a_fail_group_interrupted_before_every_member_was_stopped_is_finished_fr
     writer.writes.clear()
     asyncio.run(reconcile(ctx, KEY))  # the watch has not shown worker-1's deadline yet
     assert not writer.verbs("patch_pod")
+
+
+def test_a_recreate_group_interrupted_after_the_failing_member_is_finished_from_the_record() -> None:
+    """The operator died after writing the RecreateGroup record and deleting worker-0 only: a
+    new process deletes worker-1 (created before the decision) from the record alone; the
+    members created after the decision carry its key and are left alone."""
+    writer = FakeWriter()
+    ctx = context(writer)
+    decided = "2026-01-02T03:05:00Z"
+    record = {"pod": "train-worker-0", "reason": "Error", "key": "k1", "action": "RecreateGroup"}
+    status = PodGroupStatus.model_validate({"lastFailure": {**record, "time": decided}})
+    recreating = replace(group("RecreateGroup"), status=status)
+    ctx.groups[KEY] = [recreating]  # type: ignore[index]
+    old = replace(member(1), created=parse_timestamp(T0))
+    ctx.member_pods[KEY] = [old]  # type: ignore[index]
+
+    asyncio.run(reconcile(ctx, KEY))
+    assert [name for _, name, _ in writer.verbs("delete_pod")] == ["train-worker-1"]
+    [(_, name, body)] = writer.verbs("create_pod")
+    assert name == "train-worker-0"
+    assert body["metadata"]["annotations"]["podgroup.dev/recreated-for"] == "k1"
+
+    # Once recreated, nothing more is deleted: the new members carry the decision's key.
+    writer.writes.clear()
+    renewed = [replace(member(i), created=parse_timestamp(decided), recreated_for="k1") for i in (0, 1)]
+    ctx.member_pods[KEY] = renewed  # type: ignore[index]
+    asyncio.run(reconcile(ctx, KEY))
+    assert not writer.verbs("delete_pod")
+
+
+def test_recreate_leaves_members_created_after_the_decision_even_without_its_key() -> None:
+    """A member a release without the annotation created after the decision is not recreated."""
+    record = PodGroupStatus.model_validate(
+        {"lastFailure": {"pod": "p", "reason": "Error", "key": "k1", "action": "RecreateGroup", "time": T0}}
+    ).last_failure
+    before = replace(member(0), created=parse_timestamp("2026-01-02T03:03:59Z"))
+    after = replace(member(1), created=parse_timestamp("2026-01-02T03:04:01Z"))
+    assert to_recreate([before, after], record) == [before]
+    assert to_recreate([before], replace_action(record, "RecreatePod")) == []
+
+
+def replace_action(record: Any, action: str) -> Any:
+    return record.model_copy(update={"action": action})

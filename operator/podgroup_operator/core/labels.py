@@ -24,6 +24,9 @@ TOPOLOGY_DOMAIN_ANNOTATION = f"{API_GROUP}/topology-domain"
 # The group restart generation a member runs in; the program inside can read it through the
 # downward API to tell incarnations apart.
 RESTART_GENERATION_ANNOTATION = f"{API_GROUP}/restart-generation"
+# The key of the RecreateGroup decision a member was created after (status.lastFailure.key): the
+# members without it are the ones that decision has still to recreate, even after a crash.
+RECREATED_FOR_ANNOTATION = f"{API_GROUP}/recreated-for"
 # JSON map of failure keys the operator has acted on for this pod, with the restart count (or 1)
 # they stand for: a failure is acted on once, even across operator restarts.
 HANDLED_FAILURES_ANNOTATION = f"{API_GROUP}/handled-failures"

@@ -18,6 +18,7 @@ from podgroup_operator.core.labels import (
     HANDLED_FAILURES_ANNOTATION,
     INDEX_LABEL,
     PLANNED_NODE_ANNOTATION,
+    RECREATED_FOR_ANNOTATION,
     RESTART_GENERATION_ANNOTATION,
     ROLE_LABEL,
     TOPOLOGY_DOMAIN_ANNOTATION,
@@ -73,6 +74,8 @@ class ObservedPod:
     conditions: tuple[tuple[str, str], ...] = ()  # (type, status)
     restart_policy: str = "Always"
     active_deadline_seconds: int | None = None  # FailGroup stops members through it
+    created: datetime | None = None  # metadata.creationTimestamp
+    recreated_for: str | None = None  # the RecreateGroup decision it was created after
     restart_generation: int = 0
     handled: Mapping[str, int] = field(default_factory=dict)  # failure keys already acted on
     resources: PodResources = field(default_factory=PodResources)  # what resize reads
@@ -187,6 +190,8 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         conditions=tuple((c.get("type", ""), c.get("status", "")) for c in conditions),
         restart_policy=spec.get("restartPolicy") or "Always",
         active_deadline_seconds=spec.get("activeDeadlineSeconds"),
+        created=parse_timestamp(metadata.get("creationTimestamp")),
+        recreated_for=annotations.get(RECREATED_FOR_ANNOTATION),
         restart_generation=_non_negative_int(annotations.get(RESTART_GENERATION_ANNOTATION)) or 0,
         handled=_handled(annotations.get(HANDLED_FAILURES_ANNOTATION)),
         resources=read_pod_resources(pod),

@@ -12,6 +12,7 @@ from podgroup_operator.api.failure_policy import FailurePolicy
 from podgroup_operator.core.labels import (
     GROUP_LABEL,
     INDEX_LABEL,
+    RECREATED_FOR_ANNOTATION,
     RESTART_GENERATION_ANNOTATION,
     ROLE_LABEL,
     TEMPLATE_HASH_ANNOTATION,
@@ -37,6 +38,7 @@ def member_pod(
     native_policy: FailurePolicy | None = None,
     restart_all: bool = False,
     identity: Identity | None = None,
+    recreated_for: str | None = None,
 ) -> dict[str, Any]:
     """A pod owned by the PodGroup (garbage-collected with it), labelled with its role and index.
     With native_policy, its containers carry the kubelet's restart rules for what of the policy
@@ -63,6 +65,8 @@ def member_pod(
     if restart_generation:
         # A member created after group restarts starts in the current generation.
         annotations[RESTART_GENERATION_ANNOTATION] = str(restart_generation)
+    if recreated_for:
+        annotations[RECREATED_FOR_ANNOTATION] = recreated_for
     return {
         "apiVersion": "v1",
         "kind": "Pod",

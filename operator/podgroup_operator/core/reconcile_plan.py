@@ -29,6 +29,7 @@ from podgroup_operator.core.network import identity, stale_sizes
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import NodeInfo
 from podgroup_operator.core.pods import member_pod
+from podgroup_operator.core.restart import recreate_group_key
 from podgroup_operator.core.status import compute_status, group_failed, restart_in_progress
 
 
@@ -182,6 +183,7 @@ def plan_reconcile(
         if any(m.role == role.name for m in batch.create)
     }
     generation = (s.status.restart_generation or 0) if s.status else 0
+    recreating = recreate_group_key(s.status.last_failure if s.status else None)
     creates = tuple(
         PodCreate(
             m.name,
@@ -194,6 +196,7 @@ def plan_reconcile(
                 restart_generation=generation,
                 **rules[m.role],
                 identity=identity(s.name, s.namespace, spec, m, settings.cluster_domain),
+                recreated_for=recreating,
             ),
         )
         for m in batch.create

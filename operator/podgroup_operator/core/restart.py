@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from podgroup_operator.api.failure_policy import Action
+from podgroup_operator.api.models import FailureRecord
 from podgroup_operator.core.images import alternate_image
 from podgroup_operator.core.labels import HANDLED_FAILURES_ANNOTATION, RESTART_GENERATION_ANNOTATION
 from podgroup_operator.core.native_restart import RESTARTING_REASON
@@ -103,6 +105,26 @@ def stop_patch(pod: ObservedPod, handled: Mapping[str, int]) -> dict[str, Any]:
     """Stop a member for good but keep it (and its logs): the kubelet ends a pod whose active
     deadline has passed, and the pod turns Failed with reason DeadlineExceeded."""
     return {**handled_patch(pod, handled), "spec": {"activeDeadlineSeconds": STOP_DEADLINE_SECONDS}}
+
+
+def recreate_group_key(record: FailureRecord | None) -> str | None:
+    """The key of the RecreateGroup decision in force, stamped on the members created after it."""
+    return record.key if record is not None and record.action == Action.RECREATE_GROUP else None
+
+
+def to_recreate(pods: Iterable[ObservedPod], record: FailureRecord | None) -> list[ObservedPod]:
+    """The members a recorded RecreateGroup has still to delete (an operator that died half-way
+    through the deletes finishes them from the record alone): not deleting, not created after
+    the decision (they carry its key), and created before it. The second test keeps members
+    that a release without the annotation created after the decision."""
+    key = recreate_group_key(record)
+    if key is None or record is None:
+        return []
+    return [
+        p
+        for p in pods
+        if not p.deleting and p.recreated_for != key and p.created is not None and p.created < record.time
+    ]
 
 
 def to_stop(pods: Iterable[ObservedPod]) -> list[ObservedPod]:

@@ -21,6 +21,7 @@ from podgroup_operator.core.restart import (
     restart_in_place,
     restart_patch,
     stop_patch,
+    to_recreate,
     to_stop,
 )
 from podgroup_operator.handlers.context import OperatorContext
@@ -139,6 +140,15 @@ async def recreate_group(m: FailedMember) -> None:
     await asyncio.gather(
         *(m.ctx.writer.delete_pod(m.group.namespace, p.name, p.uid) for p in m.pods if not p.deleting)
     )
+
+
+async def converge_group_recreate(
+    ctx: OperatorContext, group: GroupRef, status: PodGroupStatus | None, pods: list[ObservedPod]
+) -> None:
+    """Members a recorded RecreateGroup has not deleted yet are deleted now (level-triggered, as
+    converge_group_restart: an interrupted recreate is completed from the record alone)."""
+    left = to_recreate(pods, status.last_failure if status else None)
+    await asyncio.gather(*(ctx.writer.delete_pod(group.namespace, p.name, p.uid) for p in left))
 
 
 async def fail_group(m: FailedMember) -> None:

@@ -16,7 +16,12 @@ from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.policy import Decision, decide, watched_conditions
 from podgroup_operator.core.status import group_failed
 from podgroup_operator.handlers.context import OperatorContext
-from podgroup_operator.handlers.failure_actions import apply_action, converge_group_restart, stop_members
+from podgroup_operator.handlers.failure_actions import (
+    apply_action,
+    converge_group_recreate,
+    converge_group_restart,
+    stop_members,
+)
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import RESTARTS
 
@@ -78,6 +83,7 @@ async def handle_failures(
     ]
     if not failures:
         await converge_group_restart(ctx, group, spec, status, pods)
+        await converge_group_recreate(ctx, group, status, pods)
         return FailureOutcome(status)
     failure = min(failures, key=lambda f: f.time.timestamp() if f.time else float("inf"))
     now = ctx.clock()
