@@ -263,9 +263,11 @@ containerd_config() {
   cat <<TOML
 # Private containerd $CONTAINERD_VERSION of the local cluster's node $NODE_NAME (hack/node/up.sh): its
 # own root, state and socket; never the machine's /var/lib/containerd or /run/containerd/containerd.sock.
-# Configuration format 3 (containerd 2): the CRI plugin's settings are split into
-# io.containerd.cri.v1.images, io.containerd.cri.v1.runtime and io.containerd.grpc.v1.cri.
-version = 3
+# Configuration format 4, containerd 2.4's own (it migrates 3, the format of 2.0 to 2.3, with a
+# warning at every start). Since format 3 the CRI plugin's settings are split into
+# io.containerd.cri.v1.images, io.containerd.cri.v1.runtime and io.containerd.grpc.v1.cri; since 4
+# the sockets are the server plugins' (io.containerd.server.v1.*), no longer [grpc] and [ttrpc].
+version = 4
 root = "$CONTAINERD_DIR/root"
 state = "$CONTAINERD_DIR/state"
 # Snapshotters this machine cannot use anyway; they would only log errors.
@@ -273,8 +275,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                     "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.blockfile",
                     "io.containerd.snapshotter.v1.erofs"]
 
-[grpc]
+[plugins."io.containerd.server.v1.grpc"]
   address = "$CONTAINERD_SOCK"
+
+# The shims' event socket; format 4 no longer derives it from the gRPC address.
+[plugins."io.containerd.server.v1.ttrpc"]
+  address = "$CONTAINERD_SOCK.ttrpc"
 
 [plugins."io.containerd.internal.v1.opt"]
   path = "$CONTAINERD_DIR/opt"
