@@ -56,7 +56,11 @@ log() { printf '[node] %s\n' "$*" >&2; }
 
 kubectl_() { "$KUBECTL" --request-timeout=10s "$@"; }
 CTR=$(bin ctr "$CONTAINERD_VERSION")
-ctr_() { "$CTR" -a "$CONTAINERD_SOCK" -n k8s.io "$@"; }
+# containerd 2 warns at every ctr call that its cgroup v1 support is deprecated: said once, in
+# containerd's log, is enough.
+ctr_() {
+  "$CTR" -a "$CONTAINERD_SOCK" -n k8s.io "$@" 2> >(grep -v 'DEPRECATION: The support for cgroup v1' >&2 || true)
+}
 
 # in_ns CMD...: run CMD inside the node's mount namespace.
 in_ns() { nsenter --mount="$NS_FILE" -- "$@"; }

@@ -23,7 +23,7 @@ wanted=(
 
 missing=()
 for w in "${wanted[@]}"; do
-  [[ -x ${w#*:} ]] || missing+=("${w%%:*}")
+  [[ -e ${w#*:} ]] || missing+=("${w%%:*}")
 done
 ((${#missing[@]} == 0)) && exit 0
 
