@@ -79,7 +79,39 @@ build_plain() {
   mv "$dir/bin/$name" "$out"
 }
 
-targets=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kwok kwokctl metrics-server coredns}
+# containerd 2 for the real node: the daemon, ctr and the runc shim, static (CGO off). Its module
+# has no replace directives, so each command builds as `go install <cmd>@<version>`; the ldflags
+# are its Makefile's (version and package; the revision is the tag, a module has no commit).
+build_containerd() {
+  local name=$1 out=$bin/$1-$CONTAINERD_VERSION
+  [[ -x $out ]] && return
+  local dir=$work/containerd-$CONTAINERD_VERSION p=github.com/containerd/containerd/v2
+  mkdir -p "$dir"
+  log "building $name $CONTAINERD_VERSION"
+  local ldflags="-s -w -X $p/version.Version=$CONTAINERD_VERSION -X $p/version.Revision=$CONTAINERD_VERSION"
+  ldflags+=" -X $p/version.Package=$p"
+  (cd "$dir" && GOBIN=$dir/bin go install -trimpath -tags urfave_cli_no_docs -ldflags "$ldflags" \
+    "$p/cmd/$name@$CONTAINERD_VERSION")
+  mv "$dir/bin/$name" "$out"
+}
+
+# runc needs cgo and libseccomp (Debian's libseccomp-dev, hack/node/install-deps.sh) for its
+# seccomp support; its Makefile's tags minus libpathrs (a Rust library Debian 12 lacks: runc
+# then uses its Go path-resolution code). Dynamically linked against libc and libseccomp.
+build_runc() {
+  local out=$bin/runc-$RUNC_VERSION
+  [[ -x $out ]] && return
+  local dir=$work/runc-$RUNC_VERSION
+  mkdir -p "$dir"
+  log "building runc $RUNC_VERSION"
+  pkg-config --exists libseccomp || { echo "runc needs libseccomp-dev: run hack/node/install-deps.sh" >&2; exit 1; }
+  (cd "$dir" && CGO_ENABLED=1 GOBIN=$dir/bin go install -trimpath -buildmode=pie \
+    -tags "seccomp urfave_cli_no_docs" -ldflags "-s -w -X main.gitCommit=$RUNC_VERSION" \
+    "github.com/opencontainers/runc@$RUNC_VERSION")
+  mv "$dir/bin/runc" "$out"
+}
+
+targets=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kwok kwokctl metrics-server coredns containerd containerd-shim-runc-v2 ctr runc}
 for t in $targets; do
   case $t in
     etcd) build_etcd ;;
@@ -87,6 +119,8 @@ for t in $targets; do
     kwok|kwokctl) build_plain "$t" "sigs.k8s.io/kwok/cmd/$t" "$KWOK_VERSION" ;;
     metrics-server) build_plain metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server" "$METRICS_SERVER_VERSION" ;;
     coredns) build_plain coredns "github.com/coredns/coredns" "$COREDNS_VERSION" ;;
+    containerd|containerd-shim-runc-v2|ctr) build_containerd "$t" ;;
+    runc) build_runc ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
 done

@@ -5,9 +5,10 @@
 #
 # Settings (environment):
 #   KWOK_NODES (4), KWOK_NODE_CPU (8), KWOK_NODE_MEMORY (16Gi), KWOK_NODE_PODS (110)
-#   FEATURE_GATES   feature gates for every component (default: the alpha gates of KEP-5532,
-#                   RestartAllContainersOnContainerExits + NodeDeclaredFeatures, so the native in-place pod restart
-#                   is exercised; FEATURE_GATES= runs the cluster with the release defaults)
+#   KUBE_VERSION    the Kubernetes version to run (default: hack/versions.env's), e.g. v1.35.4
+#   FEATURE_GATES   feature gates for every component (default: what it takes, at this minor, for the
+#                   native in-place pod restart of KEP-5532 to be exercised, see default_feature_gates;
+#                   FEATURE_GATES= runs the cluster with the release defaults)
 #   REAL_NODE=0     skip the real node
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -16,10 +17,22 @@ KWOK_NODES=${KWOK_NODES:-4}
 KWOK_NODE_CPU=${KWOK_NODE_CPU:-8}
 KWOK_NODE_MEMORY=${KWOK_NODE_MEMORY:-16Gi}
 KWOK_NODE_PODS=${KWOK_NODE_PODS:-110}
-export FEATURE_GATES=${FEATURE_GATES-RestartAllContainersOnContainerExits=true,NodeDeclaredFeatures=true}
+# KEP-5532's gates by minor (pkg/features/kube_features.go; `kube-apiserver --help` lists each gate's
+# stage): 1.35 has RestartAllContainersOnContainerExits and NodeDeclaredFeatures alpha, off by default;
+# from 1.36 both are beta and on by default, and 1.37 locks NodeDeclaredFeatures on (GA). The release
+# defaults then exercise the path, and naming no gate keeps every minor startable: a component refuses
+# a removed gate, or a locked one set against its default.
+default_feature_gates() {
+  case $(kube_minor "$KUBE_VERSION") in
+    35) echo RestartAllContainersOnContainerExits=true,NodeDeclaredFeatures=true ;;
+    *) echo "" ;;
+  esac
+}
+export FEATURE_GATES=${FEATURE_GATES-$(default_feature_gates)}
 gates=${FEATURE_GATES:+--feature-gates=$FEATURE_GATES}
 
-"$HACK_DIR/node/install-deps.sh"  # Debian packages: openssl, curl, containerd, runc, CNI plugins
+log "Kubernetes $KUBE_VERSION, feature gates: ${FEATURE_GATES:-release defaults}"
+"$HACK_DIR/node/install-deps.sh"  # Debian packages: openssl, curl, CNI plugins, runc's build deps
 "$HACK_DIR/build-binaries.sh"
 "$HACK_DIR/pki.sh"
 mkdir -p "$CLUSTER_DIR/etcd" "$PID_DIR" "$LOG_DIR"

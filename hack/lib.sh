@@ -25,6 +25,9 @@ die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
 
 bin() { echo "$BIN_DIR/$1-$2"; }
 
+# kube_minor VERSION: 37 for v1.37.2.
+kube_minor() { local m=${1#v1.}; echo "${m%%.*}"; }
+
 # running PID: alive and not a zombie. (This machine's PID 1 reaps orphans a second or
 # two late; waiting for a zombie to vanish would only slow every stop down.)
 running() { [[ -r /proc/$1/stat && $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) != Z ]]; }

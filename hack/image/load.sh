@@ -14,7 +14,11 @@ tar=${1:-$("$here/build.sh")}
 sock=$CLUSTER_DIR/node/containerd/containerd.sock
 config=$CLUSTER_DIR/node/containerd/config.toml
 [[ -S $sock ]] || die "no containerd socket at $sock: is the real node running? (make cluster-up)"
-ctr_() { ctr -a "$sock" -n k8s.io "$@"; }
+# (Without containerd 2's cgroup v1 deprecation warning, which every ctr call repeats.)
+ctr_() {
+  "$(bin ctr "$CONTAINERD_VERSION")" -a "$sock" -n k8s.io "$@" \
+    2> >(grep -v 'DEPRECATION: The support for cgroup v1' >&2 || true)
+}
 
 # The snapshotter the node's CRI plugin uses (overlayfs, or native where overlay cannot mount):
 # an image unpacked for another snapshotter would be unpacked again at the first pod start.

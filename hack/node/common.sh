@@ -2,8 +2,10 @@
 # shellcheck shell=bash disable=SC2034  # the settings here are used by up.sh and down.sh
 #
 # The real node "real-0" runs as host processes: a private containerd (+ runc shims), the
-# kubelet, and metrics-server. What each of them could leave on the machine is kept in one
-# of four places, all cleaned by down.sh:
+# kubelet, and metrics-server. containerd 2 and runc are hack/versions.env's, built by
+# hack/build-binaries.sh (Debian's containerd 1.6 is too old for kubelets from 1.36 on).
+# What each of them could leave on the machine is kept in one of four places, all cleaned
+# by down.sh:
 #   - files:    $NODE_DIR (= $CLUSTER_DIR/node)
 #   - mounts:   a private mount namespace, pinned at $NODE_DIR/ns/mnt. containerd, its shims
 #               and the kubelet run in it, so every rootfs, shm, netns and volume mount they
@@ -53,7 +55,12 @@ log() { printf '[node] %s\n' "$*" >&2; }
 
 
 kubectl_() { "$KUBECTL" --request-timeout=10s "$@"; }
-ctr_() { ctr -a "$CONTAINERD_SOCK" -n k8s.io "$@"; }
+CTR=$(bin ctr "$CONTAINERD_VERSION")
+# containerd 2 warns at every ctr call that its cgroup v1 support is deprecated: said once, in
+# containerd's log, is enough.
+ctr_() {
+  "$CTR" -a "$CONTAINERD_SOCK" -n k8s.io "$@" 2> >(grep -v 'DEPRECATION: The support for cgroup v1' >&2 || true)
+}
 
 # in_ns CMD...: run CMD inside the node's mount namespace.
 in_ns() { nsenter --mount="$NS_FILE" -- "$@"; }

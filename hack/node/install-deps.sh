@@ -2,14 +2,16 @@
 # Installs the Debian packages the real node (hack/node/up.sh) and its images
 # (hack/images/build.sh) need, and debootstrap for the operator's own image
 # (hack/image/build.sh). Idempotent and quiet when everything is already there.
-# Debian's containerd is never started as a system service here: up.sh runs its own
-# instance with a private config, and this script stops nothing and enables nothing.
+# containerd and runc are not Debian's (its containerd 1.6 is too old for kubelets from 1.36 on):
+# hack/build-binaries.sh builds containerd 2 and runc from the Go module proxy; runc's cgo build
+# needs libseccomp's headers and pkg-config from here. This script stops and enables nothing.
 set -euo pipefail
 
 # package:command-that-proves-it-is-installed
 wanted=(
-  containerd:/usr/bin/containerd
-  runc:/usr/sbin/runc
+  libseccomp-dev:/usr/include/seccomp.h  # runc's seccomp (hack/build-binaries.sh runc)
+  pkg-config:/usr/bin/pkg-config
+  gcc:/usr/bin/gcc                       # runc is built with cgo
   containernetworking-plugins:/usr/lib/cni/bridge
   busybox-static:/bin/busybox
   util-linux:/usr/bin/unshare
@@ -21,7 +23,7 @@ wanted=(
 
 missing=()
 for w in "${wanted[@]}"; do
-  [[ -x ${w#*:} ]] || missing+=("${w%%:*}")
+  [[ -e ${w#*:} ]] || missing+=("${w%%:*}")
 done
 ((${#missing[@]} == 0)) && exit 0
 
@@ -31,9 +33,9 @@ if ((EUID != 0)); then
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-# On a machine with an init system, containerd's postinst would start (and enable) a
-# system-wide containerd; a policy-rc.d answering 101 ("action forbidden") prevents that
-# during the install. Only ours is ever needed, and a machine's own policy is left alone.
+# On a machine with an init system, a package's postinst could start (and enable) a system
+# service; a policy-rc.d answering 101 ("action forbidden") prevents that during the install.
+# A machine's own policy is left alone.
 policy=/usr/sbin/policy-rc.d
 if [[ ! -e $policy ]]; then
   printf '#!/bin/sh

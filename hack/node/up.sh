@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Starts the local cluster's one REAL node, "real-0": a private containerd + runc, Debian's
-# CNI plugins, the built kubelet, metrics-server (metrics.k8s.io, for `kubectl top`) and CoreDNS
+# Starts the local cluster's one REAL node, "real-0": a private containerd 2 + runc (both built
+# from the Go module proxy, versions in hack/versions.env), Debian's CNI plugins, the built kubelet, metrics-server (metrics.k8s.io, for `kubectl top`) and CoreDNS
 # (cluster DNS for the pods, hack/node/coredns.sh).
 # Called by hack/cluster-up.sh once the control plane is healthy; stopped by hack/node/down.sh.
 # Idempotent: what already runs is left alone (a changed kubelet or containerd
@@ -28,6 +28,9 @@ source "$(dirname "$0")/coredns.sh"
 KUBELET_FEATURE_GATES=${KUBELET_FEATURE_GATES-${FEATURE_GATES:-}}
 NODE_READY_TIMEOUT=${NODE_READY_TIMEOUT:-120}
 KUBELET=$(bin kubelet "$KUBE_VERSION")
+CONTAINERD=$(bin containerd "$CONTAINERD_VERSION")
+CONTAINERD_SHIM=$(bin containerd-shim-runc-v2 "$CONTAINERD_VERSION")
+RUNC=$(bin runc "$RUNC_VERSION")
 METRICS_SERVER=$(bin metrics-server "$METRICS_SERVER_VERSION")
 PAUSE_IMAGE=registry.local/pause:3.10
 
@@ -78,8 +81,8 @@ preflight() {
   [[ $(uname -s) == Linux ]] || fail "the real node needs Linux"
   "$NODE_HACK_DIR/install-deps.sh" >&2 || fail "could not install the node's Debian packages (hack/node/install-deps.sh)"
   local b
-  for b in "$KUBELET" "$METRICS_SERVER" "$KUBECTL"; do
-    [[ -x $b ]] || fail "missing $b: run hack/build-binaries.sh kubelet metrics-server kubectl"
+  for b in "$KUBELET" "$METRICS_SERVER" "$KUBECTL" "$CONTAINERD" "$CONTAINERD_SHIM" "$CTR" "$RUNC"; do
+    [[ -x $b ]] || fail "missing $b: run hack/build-binaries.sh kubelet metrics-server kubectl containerd containerd-shim-runc-v2 ctr runc"
   done
   [[ -f $PKI_DIR/ca.crt && -f $PKI_DIR/ca.key ]] || fail "missing the cluster CA $PKI_DIR/ca.{crt,key} (hack/pki.sh)"
   kubectl_ get --raw /readyz >/dev/null 2>&1 || fail "the API server is not reachable with KUBECONFIG=$KUBECONFIG"
@@ -258,47 +261,64 @@ pick_snapshotter() {
 containerd_config() {
   local snapshotter=$1
   cat <<TOML
-# Private containerd of the local cluster's node $NODE_NAME (hack/node/up.sh): its own root,
-# state and socket; never the machine's /var/lib/containerd or /run/containerd/containerd.sock.
-version = 2
+# Private containerd $CONTAINERD_VERSION of the local cluster's node $NODE_NAME (hack/node/up.sh): its
+# own root, state and socket; never the machine's /var/lib/containerd or /run/containerd/containerd.sock.
+# Configuration format 4, containerd 2.4's own (it migrates 3, the format of 2.0 to 2.3, with a
+# warning at every start). Since format 3 the CRI plugin's settings are split into
+# io.containerd.cri.v1.images, io.containerd.cri.v1.runtime and io.containerd.grpc.v1.cri; since 4
+# the sockets are the server plugins' (io.containerd.server.v1.*), no longer [grpc] and [ttrpc].
+version = 4
 root = "$CONTAINERD_DIR/root"
 state = "$CONTAINERD_DIR/state"
 # Snapshotters this machine cannot use anyway; they would only log errors.
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-                    "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper",
+                    "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.blockfile",
+                    "io.containerd.snapshotter.v1.erofs"]
 
-[grpc]
+[plugins."io.containerd.server.v1.grpc"]
   address = "$CONTAINERD_SOCK"
+
+# The shims' event socket; format 4 no longer derives it from the gRPC address.
+[plugins."io.containerd.server.v1.ttrpc"]
+  address = "$CONTAINERD_SOCK.ttrpc"
 
 [plugins."io.containerd.internal.v1.opt"]
   path = "$CONTAINERD_DIR/opt"
 
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$PAUSE_IMAGE"
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "$snapshotter"
+
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "$PAUSE_IMAGE"
+
+[plugins."io.containerd.cri.v1.runtime"]
   # Pod network namespaces under our state folder, not /run/netns.
   netns_mounts_under_state_dir = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
   # Clamp every oom_score_adj to containerd's own (0 here) instead of lowering it: lowering
   # needs CAP_SYS_RESOURCE, which these machines do not grant even to root, and runc then
   # fails every sandbox with "can't get final child's PID from pipe: EOF".
   restrict_oom_score_adj = true
 
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["/usr/lib/cni"]
     conf_dir = "$NODE_DIR/cni/net.d"
 
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "$snapshotter"
+  [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
 
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
+      # The shim and runc built with it (hack/build-binaries.sh), by path: not from PATH.
+      runtime_path = "$CONTAINERD_SHIM"
 
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        BinaryName = "$(command -v runc)"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        BinaryName = "$RUNC"
         Root = "$CONTAINERD_DIR/runc"
         SystemdCgroup = false
+
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
 TOML
 }
 
@@ -338,9 +358,10 @@ start_containerd() {
   if ! alive containerd || [[ $config != "$(cat "$CONTAINERD_DIR/config.toml" 2>/dev/null)" ]]; then
     alive containerd && { log "containerd configuration changed: restarting it"; stop containerd; }
     echo "$config" > "$CONTAINERD_DIR/config.toml"
-    # In the node's mount namespace; runc and the CNI plugins come from Debian's packages.
+    # In the node's mount namespace; the shim and runc are named by path in its configuration,
+    # the CNI plugins come from Debian's package.
     PATH=/usr/sbin:/usr/bin:/sbin:/bin start_ containerd \
-      nsenter --mount="$NS_FILE" -- containerd --config "$CONTAINERD_DIR/config.toml"
+      nsenter --mount="$NS_FILE" -- "$CONTAINERD" --config "$CONTAINERD_DIR/config.toml"
   fi
   poll 30 ctr_ version || fail "containerd did not answer on $CONTAINERD_SOCK: $(why_exited containerd)"
 }

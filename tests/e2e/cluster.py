@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -15,9 +16,15 @@ T = TypeVar("T")
 
 
 def versions() -> dict[str, str]:
-    """hack/versions.env as a dict."""
+    """hack/versions.env as a dict, as the scripts see it: a `NAME=${NAME:-default}` line is the
+    environment's NAME when set (e.g. KUBE_VERSION=v1.35.4), else its default."""
     lines = (REPO / "hack/versions.env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        m = re.fullmatch(r"\$\{(\w+):-(\S+)\}", value)
+        out[name] = (os.environ.get(m[1]) or m[2]) if m else value
+    return out
 
 
 def kubeconfig() -> str:

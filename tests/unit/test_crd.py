@@ -21,11 +21,12 @@ FORBIDDEN = {"$ref", "allOf", "anyOf", "oneOf", "not", "title", "nullable", "$de
 Schema = dict[str, Any]
 
 
-def _kube_version() -> str:
+def _pod_schema_kube_version() -> str:
+    """The Kubernetes version whose pod schema the CRD embeds (the oldest supported one)."""
     for line in (REPO / "hack" / "versions.env").read_text().splitlines():
-        if line.startswith("KUBE_VERSION="):
+        if line.startswith("POD_SCHEMA_KUBE_VERSION="):
             return line.split("=", 1)[1].strip()
-    raise AssertionError("KUBE_VERSION missing from hack/versions.env")
+    raise AssertionError("POD_SCHEMA_KUBE_VERSION missing from hack/versions.env")
 
 
 def _find_pod_openapi() -> Path | None:
@@ -35,7 +36,7 @@ def _find_pod_openapi() -> Path | None:
     modcache = subprocess.run([go, "env", "GOMODCACHE"], capture_output=True, text=True, check=True).stdout
     path = (
         Path(modcache.strip())
-        / f"k8s.io/kubernetes@{_kube_version()}/api/openapi-spec/v3/api__v1_openapi.json"
+        / f"k8s.io/kubernetes@{_pod_schema_kube_version()}/api/openapi-spec/v3/api__v1_openapi.json"
     )
     return path if path.is_file() else None
 
@@ -46,7 +47,7 @@ def pod_openapi() -> Schema:
     if path is None:
         pytest.skip(
             "k8s.io/kubernetes OpenAPI document not in the Go module cache "
-            "(run `go mod download k8s.io/kubernetes@$KUBE_VERSION`)"
+            "(run `go mod download k8s.io/kubernetes@$POD_SCHEMA_KUBE_VERSION`)"
         )
     return json.loads(path.read_text())
 

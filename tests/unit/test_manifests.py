@@ -62,8 +62,10 @@ def _pinned(name: str, version: str) -> str | None:
 
 
 def _kube_version() -> str:
+    """The cluster's Kubernetes version: $KUBE_VERSION, else hack/versions.env's default."""
     text = (REPO / "hack/versions.env").read_text()
-    return re.search(r"^KUBE_VERSION=(\S+)", text, re.M)[1]  # type: ignore[index]
+    default = re.search(r"^KUBE_VERSION=\$\{KUBE_VERSION:-(\S+)\}$", text, re.M)[1]  # type: ignore[index]
+    return os.environ.get("KUBE_VERSION") or default
 
 
 def _helm_version() -> str:
