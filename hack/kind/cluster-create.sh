@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `kind create cluster` on the engine of hack/kind/engine-up.sh with the node image of
+# hack/kind/node-image.sh (argument 1), and what this machine needs from kubeadm:
+#   failCgroupV1: false          the kubelet exits on cgroup v1 otherwise
+#   protectKernelDefaults: true  the kubelet reads, never writes, the non-namespaced kernel keys
+#                                (node-entrypoint.sh hides the differing ones inside the node)
+#   etcd / CoreDNS images        the ones built here (registry.local), pre-imported in the node
+# Writes $KIND_STATE/kubeconfig (the API server on 127.0.0.1 of the engine's network namespace).
+# Reuses a cluster of that name when it exists (KEEP_CLUSTER=1 of an earlier run).
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+PATH=$(engine_path)
+NODE_IMAGE=${1:?usage: cluster-create.sh NODE_IMAGE}
+KUBECONFIG_OUT=$KIND_STATE/kubeconfig
+KIND=$(bin kind "$KIND_VERSION")
+[[ -x $KIND ]] || die "no $KIND: run hack/build-binaries.sh kind"
+
+if "$KIND" get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
+  "$KIND" get kubeconfig --name "$KIND_CLUSTER" > "$KUBECONFIG_OUT"
+  log "reusing kind cluster $KIND_CLUSTER"
+  exit 0
+fi
+cat > "$KIND_STATE/kind-config.yaml" <<YAML
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+nodes:
+- role: control-plane
+  image: $NODE_IMAGE
+kubeadmConfigPatches:
+- |
+  kind: KubeletConfiguration
+  failCgroupV1: false
+  protectKernelDefaults: true
+- |
+  kind: ClusterConfiguration
+  etcd:
+    local:
+      imageRepository: registry.local
+      imageTag: $ETCD_VERSION
+  dns:
+    imageRepository: registry.local
+    imageTag: $COREDNS_VERSION
+YAML
+t0=$SECONDS
+log "creating kind cluster $KIND_CLUSTER ($NODE_IMAGE; log $KIND_LOGS/kind.log)"
+"$KIND" create cluster --name "$KIND_CLUSTER" --config "$KIND_STATE/kind-config.yaml" \
+  --kubeconfig "$KUBECONFIG_OUT" --wait 180s --retain -v 1 >> "$KIND_LOGS/kind.log" 2>&1 \
+  || die "kind create cluster failed (log: $KIND_LOGS/kind.log; node logs: $KIND export logs --name $KIND_CLUSTER)"
+log "kind cluster $KIND_CLUSTER up in $((SECONDS - t0))s"
