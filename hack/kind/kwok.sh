@@ -7,13 +7,14 @@
 #             module at run time, with that image, and a configuration whose node stages are the
 #             module's lease-aware ones (fast/node-initialize, heartbeat-with-lease) instead of
 #             the 20 s lease-less heartbeat kwok v0.7.0 picks by itself
-# Then the harness's fake nodes kwok-0..3 (hack/fake-nodes.sh). Run inside the engine's network
-# namespace with KUBECONFIG of the kind cluster (hack/kind-e2e.sh does).
+# Then the harness's fake nodes kwok-0..3 (hack/fake-nodes.sh). Run on the machine: only kubectl goes
+# into the engine's network namespace, where the kind API server listens.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 PATH=$(engine_path)
 KUBECTL=${KUBECTL:-$(bin kubectl "$KIND_KUBE_VERSION")}
+export KUBECONFIG=$KIND_STATE/kubeconfig
 KIND=$(bin kind "$KIND_VERSION")
 t0=$SECONDS
 
@@ -55,8 +56,8 @@ configMapGenerator:
   options: {disableNameSuffixHash: true, labels: {app: kwok-controller}}
   files: [kwok.yaml]
 YAML
-"$KUBECTL" apply --server-side -k "$dir" > "$KIND_LOGS/kwok-apply.log" 2>&1 || die "applying kwok failed (log: $KIND_LOGS/kwok-apply.log)"
-"$KUBECTL" -n kube-system rollout status deployment/kwok-controller --timeout=180s >&2 \
+in_engine_net "$KUBECTL" apply --server-side -k "$dir" > "$KIND_LOGS/kwok-apply.log" 2>&1 || die "applying kwok failed (log: $KIND_LOGS/kwok-apply.log)"
+in_engine_net "$KUBECTL" -n kube-system rollout status deployment/kwok-controller --timeout=180s >&2 \
   || die "kwok-controller did not become ready ($KUBECTL -n kube-system logs deploy/kwok-controller)"
-"$REPO_DIR/hack/fake-nodes.sh" 4 >&2
+in_engine_net "$REPO_DIR/hack/fake-nodes.sh" 4 >&2
 log "kwok in kind in $((SECONDS - t0))s"
