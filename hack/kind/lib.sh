@@ -9,7 +9,7 @@ export KIND_CACHE=$PGO_CACHE/kind
 export KIND_STATE=${KIND_STATE:-$REPO_DIR/.kind}
 export KIND_CLUSTER=${KIND_CLUSTER:-podgroup-e2e}
 export DOCKER_HOST=unix://$KIND_STATE/run/docker.sock
-KIND_LOGS=$KIND_STATE/logs
+export KIND_LOGS=$KIND_STATE/logs
 
 log() { printf '[kind] %s\n' "$*" >&2; }
 die() { printf '[kind] ERROR: %s\n' "$*" >&2; exit 1; }
