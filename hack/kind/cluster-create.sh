@@ -47,4 +47,14 @@ log "creating kind cluster $KIND_CLUSTER ($NODE_IMAGE; log $KIND_LOGS/kind.log)"
 "$KIND" create cluster --name "$KIND_CLUSTER" --config "$KIND_STATE/kind-config.yaml" \
   --kubeconfig "$KUBECONFIG_OUT" --wait 180s --retain -v 1 >> "$KIND_LOGS/kind.log" 2>&1 \
   || die "kind create cluster failed (log: $KIND_LOGS/kind.log; node logs: $KIND export logs --name $KIND_CLUSTER)"
+# The kind node plays the local harness's real node: labelled podgroup.dev/node-kind=real and
+# tainted podgroup.dev/real-node:NoSchedule, so that workloads (the examples, the gang tests)
+# land on the fake kwok nodes as they do there (kwok pulls nothing) and only pods that ask for
+# it run real containers here. CoreDNS is told to tolerate it, to stay placeable.
+k() { in_engine_net "$(bin kubectl "$KIND_KUBE_VERSION")" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
+node=$KIND_CLUSTER-control-plane
+k label node "$node" podgroup.dev/node-kind=real --overwrite > /dev/null
+k taint node "$node" podgroup.dev/real-node=:NoSchedule --overwrite > /dev/null
+k -n kube-system patch deployment coredns --type json > /dev/null \
+  -p '[{"op": "add", "path": "/spec/template/spec/tolerations/-", "value": {"key": "podgroup.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}}]'
 log "kind cluster $KIND_CLUSTER up in $((SECONDS - t0))s"

@@ -35,7 +35,7 @@ existed=0
 k -n "$NS" get deploy/podgroup-operator > /dev/null 2>&1 && existed=1
 # manifests/ as it is, and what only this test cluster needs, in the same apply (one rollout):
 # the kind node for the operator's pods (the fake kwok nodes would take them and never run them;
-# manifests/local pins the local harness's real node the same way) and the fixtures' settings.
+# manifests/local pins the local harness's real node the same way: label, taint of cluster-create.sh) and the fixtures' settings.
 overlay=$KIND_STATE/operator
 mkdir -p "$overlay"
 cat > "$overlay/kustomization.yaml" <<YAML
@@ -46,7 +46,8 @@ resources:
 patches:
 - target: {kind: Deployment, name: podgroup-operator}
   patch: |-
-    - {op: add, path: /spec/template/spec/nodeSelector, value: {node-role.kubernetes.io/control-plane: ""}}
+    - {op: add, path: /spec/template/spec/nodeSelector, value: {podgroup.dev/node-kind: real}}
+    - {op: add, path: /spec/template/spec/tolerations, value: [{key: podgroup.dev/real-node, operator: Exists, effect: NoSchedule}]}
     - {op: add, path: /spec/template/spec/containers/0/env/-, value: {name: PGO_GANG_BACKOFF_BASE_SECONDS, value: "2"}}
     - {op: add, path: /spec/template/spec/containers/0/env/-, value: {name: PGO_GANG_BACKOFF_MAX_SECONDS, value: "10"}}
     - {op: add, path: /spec/template/spec/containers/0/env/-, value: {name: PGO_RESIZE_INTERVAL_SECONDS, value: "5"}}

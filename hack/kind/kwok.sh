@@ -6,7 +6,8 @@
 #   manifest  kwok's own kustomize/kwok (Deployment, RBAC, CRDs, Service) read from the kwok Go
 #             module at run time, with that image, and a configuration whose node stages are the
 #             module's lease-aware ones (fast/node-initialize, heartbeat-with-lease) instead of
-#             the 20 s lease-less heartbeat kwok v0.7.0 picks by itself
+#             the 20 s lease-less heartbeat kwok v0.7.0 picks by itself; on the kind node
+#             (podgroup.dev/node-kind=real, its taint tolerated: see cluster-create.sh)
 # Then the harness's fake nodes kwok-0..3 (hack/fake-nodes.sh). Run on the machine: only kubectl goes
 # into the engine's network namespace, where the kind API server listens.
 set -euo pipefail
@@ -49,6 +50,11 @@ resources:
 - upstream.yaml
 images:
 - {name: registry.k8s.io/kwok/kwok, newName: registry.local/kwok, newTag: $KWOK_VERSION}
+patches:
+- target: {kind: Deployment, name: kwok-controller}
+  patch: |-
+    - {op: add, path: /spec/template/spec/nodeSelector, value: {podgroup.dev/node-kind: real}}
+    - {op: add, path: /spec/template/spec/tolerations, value: [{key: podgroup.dev/real-node, operator: Exists, effect: NoSchedule}]}
 configMapGenerator:
 - name: kwok
   namespace: kube-system
