@@ -103,6 +103,12 @@ step create-cluster
 step load-and-deploy
 
 export KUBECONFIG=$KIND_STATE/kubeconfig PGO_E2E_EXTERNAL_OPERATOR=1
+# The node's kube-scheduler, by its PID on the machine, for the test that pauses it
+# (tests/e2e/nodes.py: scheduler_paused checks that the PID is a kube-scheduler).
+export PGO_E2E_SCHEDULER_PID_FILE=$KIND_STATE/pids/kube-scheduler.pid
+PATH=$(engine_path) docker top "$KIND_CLUSTER-control-plane" -eo pid,args \
+  | awk '$2 == "kube-scheduler" { print $1 }' > "$PGO_E2E_SCHEDULER_PID_FILE"
+[[ -s $PGO_E2E_SCHEDULER_PID_FILE ]] || die "no kube-scheduler process in the kind node (docker top)"
 rc=0
 log "running tests/e2e against the operator in kind ($KIND_KUBE_VERSION)"
 read -ra e2e_args <<< "${E2E_ARGS:-}"

@@ -5,6 +5,8 @@
 #   protectKernelDefaults: true  the kubelet reads, never writes, the non-namespaced kernel keys
 #                                (node-entrypoint.sh hides the differing ones inside the node)
 #   etcd / CoreDNS images        the ones built here (registry.local), pre-imported in the node
+#   scheduler leader-elect=false as the local harness runs it: tests/e2e/test_gang.py pauses the
+#                                scheduler (SIGSTOP); with a lease it would lose it and restart
 # Writes $KIND_STATE/kubeconfig (the API server on 127.0.0.1 of the engine's network namespace).
 # Reuses a cluster of that name when it exists (KEEP_CLUSTER=1 of an earlier run).
 set -euo pipefail
@@ -41,6 +43,9 @@ kubeadmConfigPatches:
   dns:
     imageRepository: registry.local
     imageTag: $COREDNS_VERSION
+  scheduler:
+    extraArgs:
+    - {name: leader-elect, value: "false"}
 YAML
 t0=$SECONDS
 log "creating kind cluster $KIND_CLUSTER ($NODE_IMAGE; log $KIND_LOGS/kind.log)"

@@ -15,10 +15,9 @@ PACKAGES=(docker.io containerd runc tini iptables libip4tc2 libip6tc2 libxtables
   libnetfilter-conntrack3 libnfnetlink0 libmnl0 libdevmapper1.02.1)
 RECIPE=1
 
-versions=$(for p in "${PACKAGES[@]}"; do
-  printf '%s=%s\n' "$p" "$(apt-cache show --no-all-versions "$p" 2>/dev/null | sed -n 's/^Version: //p' | head -1)"
-done)
-grep -q '=$' <<<"$versions" && die "apt knows no candidate for: $(grep '=$' <<<"$versions" | tr '\n' ' ') (apt-get update?)"
+# One apt-cache call (about a second each): package=version lines, in PACKAGES' order.
+versions=$(apt-cache show --no-all-versions "${PACKAGES[@]}" 2>/dev/null | awk '/^Package:/ { p = $2 } /^Version:/ { print p "=" $2 }')
+(($(wc -l <<<"$versions") == ${#PACKAGES[@]})) || die "apt knows candidates for only: $(tr '\n' ' ' <<<"$versions") (apt-get update?)"
 key=$(printf '%s\n%s\n' "$versions" "$RECIPE" | sha256sum | cut -c1-16)
 dir=$KIND_CACHE/engine-$key
 if [[ ! -f $dir/.complete ]]; then
