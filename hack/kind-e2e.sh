@@ -11,7 +11,8 @@
 #     engine    hack/kind/engine-up.sh: Debian's dockerd in network + mount namespaces of its own
 #     node      hack/kind/node-image.sh: the node image assembled offline (cached by its inputs)
 #     cluster   hack/kind/cluster-create.sh: kind create cluster, cgroup-v1 kubelet patches
-#     kwok      hack/kind/kwok.sh: kwok's controller in kind, the harness's fake nodes
+#     kwok      hack/kind/kwok.sh: kwok's controller in kind, the harness's fake nodes;
+#               hack/kind/metrics-server.sh: metrics.k8s.io
 #     operator  hack/kind/deploy-operator.sh: images in with `kind load image-archive`, the
 #               operator applied from manifests/
 #     e2e       pytest tests/e2e, PGO_E2E_EXTERNAL_OPERATOR=1, inside the engine's network
@@ -99,6 +100,7 @@ step node-image
 "$KIND_HACK/cluster-create.sh" "$node_image"
 step create-cluster
 "$KIND_HACK/kwok.sh"
+"$KIND_HACK/metrics-server.sh"
 "$KIND_HACK/deploy-operator.sh"
 step load-and-deploy
 

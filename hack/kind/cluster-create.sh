@@ -20,7 +20,9 @@ KIND=$(bin kind "$KIND_VERSION")
 
 if "$KIND" get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
   "$KIND" get kubeconfig --name "$KIND_CLUSTER" > "$KUBECONFIG_OUT"
-  log "reusing kind cluster $KIND_CLUSTER"
+  log "reusing kind cluster $KIND_CLUSTER (its label and taint were set when it was made)"
+  node_ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$KIND_CLUSTER-control-plane")
+  in_engine_net ip route replace 10.244.0.0/24 via "$node_ip"
   exit 0
 fi
 cat > "$KIND_STATE/kind-config.yaml" <<YAML
@@ -62,4 +64,8 @@ k label node "$node" podgroup.dev/node-kind=real --overwrite > /dev/null
 k taint node "$node" podgroup.dev/real-node=:NoSchedule --overwrite > /dev/null
 k -n kube-system patch deployment coredns --type json > /dev/null \
   -p '[{"op": "add", "path": "/spec/template/spec/tolerations/-", "value": {"key": "podgroup.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}}]'
+# The pod network seen from the engine's namespace, where the tests run, as the local harness's
+# machine sees its real node's pods (tests/install scrapes /metrics on the pod IP).
+node_ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$node")
+in_engine_net ip route replace 10.244.0.0/24 via "$node_ip"
 log "kind cluster $KIND_CLUSTER up in $((SECONDS - t0))s"

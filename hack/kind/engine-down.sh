@@ -11,9 +11,16 @@ source "$(dirname "$0")/lib.sh"
 t0=$SECONDS
 if pid=$(engine_pid); then
   PATH=$(engine_path)
-  if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
-    kind delete cluster --name "$KIND_CLUSTER" >> "$KIND_LOGS/kind.log" 2>&1 || log "kind delete cluster failed (log: $KIND_LOGS/kind.log)"
+  # Deleted, not just stopped: dockerd would restart the node container with the next engine.
+  kind=$(bin kind "$KIND_VERSION")
+  if "$kind" get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
+    t=$SECONDS
+    "$kind" delete cluster --name "$KIND_CLUSTER" >> "$KIND_LOGS/kind.log" 2>&1 || log "kind delete cluster failed (log: $KIND_LOGS/kind.log)"
+    log "deleted kind cluster $KIND_CLUSTER in $((SECONDS - t))s"
   fi
+  # Any container left (an interrupted kind create) goes too, for the same reason.
+  mapfile -t left < <(docker ps -aq)
+  ((${#left[@]} == 0)) || docker rm -f -v "${left[@]}" > /dev/null || true
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 150); do running "$pid" || break; sleep 0.2; done
   running "$pid" && kill -KILL "$pid" 2>/dev/null

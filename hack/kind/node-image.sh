@@ -26,12 +26,19 @@ kind_files=$(go env GOMODCACHE)/sigs.k8s.io/kind@$KIND_VERSION/images/base/files
 base=$("$KIND_HACK/node-base.sh")
 mapfile -t images < <("$KIND_HACK/k8s-images.sh")
 ((${#images[@]} == 7)) || die "expected 7 node images, got ${#images[@]} (log: $KIND_LOGS/build.log)"
-key=$( {
+inputs=$KIND_CACHE/node-inputs
+{
   echo "$RECIPE $v $(basename "$base")"
-  sha256sum "$0" "$KIND_HACK/node-entrypoint.sh" "${images[@]}"
+  # Contents and base names only: the key must not depend on where the repo or cache lives.
+  for f in "$KIND_HACK/node-image.sh" "$KIND_HACK/node-entrypoint.sh" "${images[@]}" \
+      "$(bin kubeadm "$v")" "$(bin kubelet "$v")" "$(bin kubectl "$v")"; do
+    echo "$(sha256sum < "$f" | cut -d' ' -f1) $(basename "$f")"
+  done
   (cd "$kind_files" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
-  for b in kubeadm kubelet kubectl; do sha256sum "$(bin "$b" "$v")"; done
-} | sha256sum | cut -c1-16)
+} > "$inputs.tmp"
+# (The inputs of the last key stay in the cache, to tell why an image was rebuilt.)
+key=$(sha256sum < "$inputs.tmp" | cut -c1-16)
+mv "$inputs.tmp" "$KIND_CACHE/node-inputs-$key.txt"
 NODE_IMAGE=pgo.local/kind-node:$v-$key
 if docker image inspect "$NODE_IMAGE" > /dev/null 2>&1; then echo "$NODE_IMAGE" >&3; exit 0; fi
 
