@@ -72,7 +72,7 @@ install-tests: venv ## tests/install against the operator `make deploy` put in t
 reliability: venv ## The reliability suite, 20 trials a fault, on the running cluster (stops its etcd/API server!)
 	hack/reliability.sh
 
-kind-e2e: venv ## e2e against the operator deployed in kind (needs Docker + kind; cannot run on this machine)
+kind-e2e: venv ## e2e + install tests against the operator in kind (user Docker + kind, else an offline engine and node image; root)
 	hack/kind-e2e.sh
 
 run: venv ## Run the operator in the foreground (local cluster unless KUBECONFIG is set)

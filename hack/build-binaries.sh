@@ -18,35 +18,39 @@ log() { printf '[build] %s\n' "$*" >&2; }
 # refuses it. A wrapper module copies its go.mod and points each staging module at the
 # published v0.<minor>.<patch> instead.
 kube_module() {
-  local dir=$work/kubernetes-$KUBE_VERSION staging_version=v0.${KUBE_VERSION#v1.}
+  local version=$1
+  local dir=$work/kubernetes-$version staging_version=v0.${version#v1.}
   if [[ -f $dir/go.mod ]]; then echo "$dir"; return; fi
   mkdir -p "$dir"
   local upstream
-  upstream=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  upstream=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
   sed -e 's|^module k8s.io/kubernetes$|module podgroup.dev/kube-build|' \
       -e "s|=> ./staging/src/\(k8s.io/[a-z0-9-]*\)$|=> \1 $staging_version|" \
       "$upstream" > "$dir/go.mod.tmp"
-  printf '\nrequire k8s.io/kubernetes %s\n' "$KUBE_VERSION" >> "$dir/go.mod.tmp"
+  printf '\nrequire k8s.io/kubernetes %s\n' "$version" >> "$dir/go.mod.tmp"
   mv "$dir/go.mod.tmp" "$dir/go.mod"
   echo "$dir"
 }
 
 kube_ldflags() {
-  local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  local version=$1
+  local minor=${version#v1.}; minor=${minor%%.*}
   local f="-s -w"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    f+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    f+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     f+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
   echo "$f"
 }
 
+# build_kube NAME VERSION: k8s.io/kubernetes/cmd/NAME at VERSION (the local cluster's KUBE_VERSION,
+# or the kind stage's KIND_KUBE_VERSION: both can sit side by side in the cache).
 build_kube() {
-  local name=$1 out=$bin/$1-$KUBE_VERSION
+  local name=$1 version=$2 out=$bin/$1-$2
   [[ -x $out ]] && return
-  local dir; dir=$(kube_module)
-  log "building $name $KUBE_VERSION"
-  (cd "$dir" && go build -trimpath -ldflags "$(kube_ldflags)" -o "$out.tmp" "k8s.io/kubernetes/cmd/$name")
+  local dir; dir=$(kube_module "$version")
+  log "building $name $version"
+  (cd "$dir" && go build -trimpath -ldflags "$(kube_ldflags "$version")" -o "$out.tmp" "k8s.io/kubernetes/cmd/$name")
   mv "$out.tmp" "$out"
 }
 
@@ -115,7 +119,12 @@ targets=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl 
 for t in $targets; do
   case $t in
     etcd) build_etcd ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet) build_kube "$t" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet) build_kube "$t" "$KUBE_VERSION" ;;
+    # The kind stage's node (hack/kind/): every Kubernetes binary at KIND_KUBE_VERSION.
+    kind-kube) for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm kube-proxy; do
+                 build_kube "$c" "$KIND_KUBE_VERSION"; done ;;
+    kubeadm|kube-proxy) build_kube "$t" "$KIND_KUBE_VERSION" ;;
+    kind) build_plain kind sigs.k8s.io/kind "$KIND_VERSION" ;;
     kwok|kwokctl) build_plain "$t" "sigs.k8s.io/kwok/cmd/$t" "$KWOK_VERSION" ;;
     metrics-server) build_plain metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server" "$METRICS_SERVER_VERSION" ;;
     coredns) build_plain coredns "github.com/coredns/coredns" "$COREDNS_VERSION" ;;

@@ -1,101 +1,125 @@
 #!/usr/bin/env bash
-# `make kind-e2e`: the e2e tests against the operator deployed IN a kind cluster, for machines
-# with a Docker engine. It CANNOT run on the project's own machines (no Docker engine, no
-# registry, no network beyond the package registries); there `make deploy` + the local cluster
-# play the same part.
+# `make kind-e2e`: the e2e suite (tests/e2e) and the install tests (tests/install) against the
+# operator deployed IN a kind cluster at Kubernetes $KIND_KUBE_VERSION (the oldest supported; the
+# local cluster runs the newest).
 #
-#   1. a kind cluster ($KIND_CLUSTER) from a pinned node image
-#   2. kwok's controller in it (the gang tests make fake nodes, as the local harness does) and
-#      metrics-server (metrics.k8s.io for resize)
-#   3. docker build of the operator image, `kind load docker-image` into the nodes
-#   4. kubectl apply --server-side -k manifests/ (the base, as users install it), rollout
-#   5. pytest tests/e2e with PGO_E2E_EXTERNAL_OPERATOR=1 (the fixtures then start no operator
-#      process of their own, and the tests that kill a local operator process skip); the tests
-#      that need the local harness's real node real-0 (real containers, cgroup checks) skip
-#      themselves, saying so, since kind has no node of that name
-#   6. the cluster is deleted again unless KEEP_CLUSTER=1
+# Two paths:
+#   stock    the user's Docker engine answers and kind is on PATH: hack/kind/stock.sh (stock node
+#            image, kwok and metrics-server from their release manifests; needs a registry)
+#   offline  otherwise (these machines: no Docker engine, no registry): everything from Debian's
+#            packages, the Go module proxy and this repository:
+#     engine    hack/kind/engine-up.sh: Debian's dockerd in network + mount namespaces of its own
+#     node      hack/kind/node-image.sh: the node image assembled offline (cached by its inputs)
+#     cluster   hack/kind/cluster-create.sh: kind create cluster, cgroup-v1 kubelet patches
+#     kwok      hack/kind/kwok.sh: kwok's controller in kind, the harness's fake nodes;
+#               hack/kind/metrics-server.sh: metrics.k8s.io
+#     operator  hack/kind/deploy-operator.sh: images in with `kind load image-archive`, the
+#               operator applied from manifests/
+#     e2e       pytest tests/e2e, PGO_E2E_EXTERNAL_OPERATOR=1, inside the engine's network
+#               namespace (where kind publishes the API server on 127.0.0.1). Tests that need the
+#               local harness's real node real-0 skip saying so; those that kill a local operator
+#               process skip under PGO_E2E_EXTERNAL_OPERATOR.
+#     install   pytest tests/install, likewise
+#     teardown  hack/kind/engine-down.sh, then tests/teardown/test_kind_left_nothing.py: no
+#               process, namespace, mount, cgroup, interface of the stage left, the machine's
+#               /proc/sys and nftables as before
+#   Each step's time is printed as it ends and all together at the end.
 #
-# Needs: docker, kind (a release that lists a Kubernetes 1.35 node image), Python 3.11+ with
-# the dev dependencies (make venv). kubectl: $KUBECTL, else the pinned one from the cache, else PATH.
-# Environment:
-#   KIND_CLUSTER (podgroup-e2e), KIND_NODE_IMAGE (kindest/node:v1.35.0; pin it by digest from
-#   the kind release notes), KEEP_CLUSTER=1, E2E_ARGS (extra pytest arguments, e.g. -k gang),
-#   IMAGE (registry.local/podgroup-operator:<version>)
+# Environment: KIND_OFFLINE=1 (offline path even with a Docker engine) / 0 (stock path),
+#   KEEP_CLUSTER=1 (leave engine and cluster running; hack/kind/engine-down.sh ends them),
+#   E2E_ARGS / INSTALL_ARGS (extra pytest arguments, e.g. -k gang), SKIP_INSTALL=1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
-source "$here/lib.sh"
+
+stock_possible() {
+  command -v kind > /dev/null && command -v docker > /dev/null && docker info > /dev/null 2>&1
+}
+case ${KIND_OFFLINE:-auto} in
+  0) exec "$here/kind/stock.sh" ;;
+  auto) stock_possible && exec "$here/kind/stock.sh" ;;
+esac
+
+# shellcheck source=kind/lib.sh
+source "$here/kind/lib.sh"
 cd "$REPO_DIR"
-
-KIND_CLUSTER=${KIND_CLUSTER:-podgroup-e2e}
-KIND_NODE_IMAGE=${KIND_NODE_IMAGE:-kindest/node:v1.35.0}
 KEEP_CLUSTER=${KEEP_CLUSTER:-0}
-version=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
-IMAGE=${IMAGE:-registry.local/podgroup-operator:$version}
-KUBECTL=${KUBECTL:-$(bin kubectl "$KUBE_VERSION")}
-[[ -x $KUBECTL ]] || KUBECTL=$(command -v kubectl) || die "kubectl not found"
 PYTHON=${PYTHON:-$REPO_DIR/.venv/bin/python}
-NS=podgroup-system
-
-for tool in docker kind; do
-  command -v "$tool" >/dev/null || die "$tool not found: make kind-e2e needs Docker and kind (it cannot run on the project's machines)"
-done
-docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info failed)"
 [[ -x $PYTHON ]] || die "no $PYTHON: run make venv"
+((EUID == 0)) || die "the offline path needs root (namespaces, debootstrap)"
 
-export KUBECONFIG=$REPO_DIR/.kind/kubeconfig
-mkdir -p "$(dirname "$KUBECONFIG")"
-k() { "$KUBECTL" "$@"; }
+start=$SECONDS step_start=$SECONDS
+steps=()
+step() {  # step NAME: record how long the step that just ended took
+  steps+=("$1 $((SECONDS - step_start))s")
+  log "step $1 took $((SECONDS - step_start))s (total $((SECONDS - start))s)"
+  step_start=$SECONDS
+}
 
-cleanup() {
-  local rc=$?
-  if ((rc != 0)); then
-    log "failed; operator logs:"
-    k -n "$NS" logs deploy/podgroup-operator --tail=100 >&2 2>/dev/null || true
+# The machine as it is before the stage, for the teardown check.
+record=$(mktemp /tmp/pgo-kind-teardown.XXXXXX.json)
+before=$(mktemp /tmp/pgo-kind-before.XXXXXX.json)
+python3 -m tests.teardown.kind_state "$before"
+engine_started=0
+[[ -n $(engine_pid) ]] || engine_started=1
+
+# shellcheck disable=SC2329  # called from the EXIT trap
+teardown() {
+  local rc=$1 pid netns mntns
+  pid=$(engine_pid) || true
+  netns=$(cat "$KIND_STATE/netns" 2>/dev/null || true) mntns=$(cat "$KIND_STATE/mntns" 2>/dev/null || true)
+  if ((rc != 0)) && [[ -n $pid && -f $KIND_STATE/kubeconfig ]]; then
+    log "failed; the operator's log ends with:"
+    KUBECONFIG=$KIND_STATE/kubeconfig in_engine_net "$(bin kubectl "$KIND_KUBE_VERSION")" -n podgroup-system logs \
+      -l app.kubernetes.io/name=podgroup-operator --prefix --tail=60 >&2 2>/dev/null || true
+    rm -rf "$REPO_DIR/.kind-logs" && cp -r "$KIND_LOGS" "$REPO_DIR/.kind-logs" 2>/dev/null && log "logs kept in .kind-logs/"
   fi
   if [[ $KEEP_CLUSTER == 1 ]]; then
-    log "keeping kind cluster $KIND_CLUSTER (KUBECONFIG=$KUBECONFIG); delete it with: kind delete cluster --name $KIND_CLUSTER"
-  else
-    kind delete cluster --name "$KIND_CLUSTER" >&2 || true
+    log "keeping engine and cluster: KUBECONFIG=$KIND_STATE/kubeconfig, inside 'nsenter --net=/proc/$pid/ns/net'; end them with hack/kind/engine-down.sh"
+    return "$rc"
   fi
-  exit "$rc"
+  "$KIND_HACK/engine-down.sh" || rc=1
+  if ((engine_started)) && [[ -n $pid ]]; then
+    python3 - "$before" "$record" "$pid" "$netns" "$mntns" "$KIND_STATE" "$KIND_CACHE/docker" <<'PY'
+import json, sys
+before, out, pid, netns, mntns, state, data = sys.argv[1:]
+json.dump({"before": json.load(open(before)), "pids": [int(pid)], "netns": netns, "mntns": mntns,
+           "state": state, "folders": [state, data]}, open(out, "w"))
+PY
+    PGO_KIND_TEARDOWN=$record "$PYTHON" -m pytest -q -p no:cacheprovider tests/teardown/test_kind_left_nothing.py || rc=1
+  fi
+  step teardown
+  rm -f "$record" "$before"
+  return "$rc"
 }
-trap cleanup EXIT
+trap 'rc=$?; trap - EXIT; teardown "$rc"; log "steps: ${steps[*]}"; log "kind-e2e took $((SECONDS - start))s"; exit $rc' EXIT
 
-# 1. The cluster (reused when it already exists, e.g. after KEEP_CLUSTER=1).
-if ! kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
-  log "creating kind cluster $KIND_CLUSTER ($KIND_NODE_IMAGE)"
-  kind create cluster --name "$KIND_CLUSTER" --image "$KIND_NODE_IMAGE" --kubeconfig "$KUBECONFIG" --wait 120s
-else
-  kind get kubeconfig --name "$KIND_CLUSTER" > "$KUBECONFIG"
+"$KIND_HACK/engine-up.sh"
+step engine
+node_image=$("$KIND_HACK/node-image.sh")
+step node-image
+"$KIND_HACK/cluster-create.sh" "$node_image"
+step create-cluster
+"$KIND_HACK/kwok.sh"
+"$KIND_HACK/metrics-server.sh"
+"$KIND_HACK/deploy-operator.sh"
+step load-and-deploy
+
+export KUBECONFIG=$KIND_STATE/kubeconfig PGO_E2E_EXTERNAL_OPERATOR=1
+# The node's kube-scheduler, by its PID on the machine, for the test that pauses it
+# (tests/e2e/nodes.py: scheduler_paused checks that the PID is a kube-scheduler).
+export PGO_E2E_SCHEDULER_PID_FILE=$KIND_STATE/pids/kube-scheduler.pid
+PATH=$(engine_path) docker top "$KIND_CLUSTER-control-plane" -eo pid,args \
+  | awk '$2 == "kube-scheduler" { print $1 }' > "$PGO_E2E_SCHEDULER_PID_FILE"
+[[ -s $PGO_E2E_SCHEDULER_PID_FILE ]] || die "no kube-scheduler process in the kind node (docker top)"
+rc=0
+log "running tests/e2e against the operator in kind ($KIND_KUBE_VERSION)"
+read -ra e2e_args <<< "${E2E_ARGS:-}"
+in_engine_net "$PYTHON" -m pytest -q tests/e2e "${e2e_args[@]}" || rc=1
+step e2e
+if [[ ${SKIP_INSTALL:-0} != 1 ]]; then
+  log "running tests/install against the operator in kind"
+  read -ra install_args <<< "${INSTALL_ARGS:-}"
+  in_engine_net "$PYTHON" -m pytest -q tests/install "${install_args[@]}" || rc=1
+  step install
 fi
-
-# 2. kwok's controller (manages the Node objects the tests create with the
-#    kwok.x-k8s.io/node=fake annotation) and metrics-server.
-k apply --server-side -f "https://github.com/kubernetes-sigs/kwok/releases/download/$KWOK_VERSION/kwok.yaml"
-k apply --server-side -f "https://github.com/kubernetes-sigs/kwok/releases/download/$KWOK_VERSION/stage-fast.yaml"
-k apply --server-side -f "https://github.com/kubernetes-sigs/metrics-server/releases/download/$METRICS_SERVER_VERSION/components.yaml"
-# kind's kubelets serve self-signed certificates.
-k -n kube-system patch deployment metrics-server --type=json \
-  -p '[{"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "--kubelet-insecure-tls"}]' >/dev/null || true
-k -n kube-system rollout status deployment/kwok-controller --timeout=180s
-
-# 3. The image, built by Docker from the repository's Dockerfile, loaded into every node.
-log "building $IMAGE"
-docker build -t "$IMAGE" "$REPO_DIR"
-kind load docker-image "$IMAGE" --name "$KIND_CLUSTER"
-
-# 4. The operator as users install it (the base: imagePullPolicy IfNotPresent finds the loaded
-#    image). The e2e fixtures expect short gang backoffs, as they give their own process.
-k apply --server-side --force-conflicts -k manifests/
-k -n "$NS" set env deploy/podgroup-operator PGO_GANG_BACKOFF_BASE_SECONDS=2 PGO_GANG_BACKOFF_MAX_SECONDS=10
-[[ $IMAGE == "registry.local/podgroup-operator:$version" ]] \
-  || k -n "$NS" set image deploy/podgroup-operator "operator=$IMAGE"
-k -n "$NS" rollout status deploy/podgroup-operator --timeout=180s
-k get --raw "/api/v1/namespaces/$NS/services/http:podgroup-operator-metrics:8080/proxy/metrics" | grep -q '^podgroup_' \
-  || die "the operator's /metrics shows no podgroup_* series"
-
-# 5. The e2e tests, against the in-cluster operator.
-log "running tests/e2e against the operator in kind"
-read -ra args <<< "${E2E_ARGS:-}"
-PGO_E2E_EXTERNAL_OPERATOR=1 "$PYTHON" -m pytest -q tests/e2e "${args[@]}"
+exit "$rc"

@@ -77,9 +77,13 @@ def _ready(node: client.V1Node) -> bool:
 
 @contextmanager
 def scheduler_paused() -> Iterator[None]:
-    """SIGSTOP the local cluster's kube-scheduler (started by our harness) and resume it after."""
-    pid_file = Path(os.environ.get("CLUSTER_DIR", REPO / ".cluster")) / "pids/kube-scheduler.pid"
+    """SIGSTOP the cluster's kube-scheduler and resume it after: the local harness's (its PID file),
+    or the one PGO_E2E_SCHEDULER_PID_FILE names (the kind stage's, in its node)."""
+    default = Path(os.environ.get("CLUSTER_DIR", REPO / ".cluster")) / "pids/kube-scheduler.pid"
+    pid_file = Path(os.environ.get("PGO_E2E_SCHEDULER_PID_FILE", default))
     pid = int(pid_file.read_text())
+    comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    assert comm == "kube-scheduler", f"{pid_file} names PID {pid}, which is {comm!r}, not kube-scheduler"
     os.kill(pid, signal.SIGSTOP)
     try:
         yield

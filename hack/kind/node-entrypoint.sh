@@ -1,0 +1,24 @@
+#!/bin/bash
+# The kind node's entrypoint on these machines, before kind's own (/usr/local/bin/entrypoint).
+# A privileged container sees the machine's /proc/sys, and the kubelet insists on a few kernel
+# settings that are not namespaced: left alone it would write them machine-wide. With
+# protectKernelDefaults: true (the kind config's kubelet patch) it only reads them and fails when
+# they differ, so each differing key is hidden, inside this node's mount namespace only, behind a
+# read-only file holding the value the kubelet expects. The machine's settings stay as they are.
+set -euo pipefail
+hide() {
+  local key=$1 want=$2 path=/proc/sys/${1//.//}
+  [[ $(<"$path") == "$want" ]] && return
+  mkdir -p /kind/sysctl
+  echo "$want" > "/kind/sysctl/$key"
+  mount --bind "/kind/sysctl/$key" "$path"
+  mount -o remount,bind,ro "$path"
+}
+# The kubelet's list (pkg/kubelet/cm: setupKernelTunables).
+hide vm.overcommit_memory 1
+hide vm.panic_on_oom 0
+hide kernel.panic 10
+hide kernel.panic_on_oops 1
+hide kernel.keys.root_maxkeys 1000000
+hide kernel.keys.root_maxbytes 25000000
+exec /usr/local/bin/entrypoint "$@"
