@@ -46,8 +46,8 @@ kubeadmConfigPatches:
     imageRepository: registry.local
     imageTag: $COREDNS_VERSION
   scheduler:
-    extraArgs:
-    - {name: leader-elect, value: "false"}
+    extraArgs:  # kind writes kubeadm v1beta3 here: a map
+      leader-elect: "false"
 YAML
 t0=$SECONDS
 log "creating kind cluster $KIND_CLUSTER ($NODE_IMAGE; log $KIND_LOGS/kind.log)"

@@ -3,7 +3,7 @@
 # for tests/install/test_rbac.py, whose `kubectl auth can-i get pods.metrics.k8s.io` needs the
 # API group served. As the local harness runs it (hack/node/up.sh): only the real node scraped
 # (--node-selector podgroup.dev/node-kind=real; the kwok nodes have no kubelet to scrape), 10 s
-# resolution; kind's kubelet serves a self-signed certificate (--kubelet-insecure-tls).
+# resolution (so a 5 s kubelet request timeout: it must be shorter); kind's kubelet serves a self-signed certificate (--kubelet-insecure-tls).
 #   image     registry.local/metrics-server:$METRICS_SERVER_VERSION: busybox + the cached binary
 #   manifest  the module's manifests/base, read from the Go module cache at run time
 set -euo pipefail
@@ -47,6 +47,7 @@ patches:
     - {op: add, path: /spec/template/spec/containers/0/args/-, value: --node-selector=podgroup.dev/node-kind=real}
     - {op: replace, path: /spec/template/spec/containers/0/imagePullPolicy, value: IfNotPresent}
     - {op: add, path: /spec/template/spec/containers/0/args/-, value: --metric-resolution=10s}
+    - {op: add, path: /spec/template/spec/containers/0/args/-, value: --kubelet-request-timeout=5s}
     - {op: add, path: /spec/template/spec/nodeSelector, value: {podgroup.dev/node-kind: real}}
     - {op: add, path: /spec/template/spec/tolerations, value: [{key: podgroup.dev/real-node, operator: Exists, effect: NoSchedule}]}
 YAML
