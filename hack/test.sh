@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: `make verify`, unit tests, e2e tests on a local cluster started here, the operator
 # installed IN that cluster as users install it (tests/install), the reliability suite at a few
-# trials per fault (tests/reliability), then a check that stopping the cluster left nothing behind.
+# trials per fault (tests/reliability), a check that stopping the cluster left nothing behind, then
+# the same e2e and install tests on a kind cluster at the oldest supported Kubernetes (kind stage).
 # Each stage's time is printed as it ends and again, all together, at the end.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -56,6 +57,13 @@ hack/cluster-down.sh
 PGO_TEARDOWN_PIDS=$pids .venv/bin/python -m pytest -q tests/teardown || rc=$?
 rm -f "$pids"
 stage teardown
+# The kind stage, on its own once the local cluster is gone: the e2e and install tests against
+# the operator deployed in a kind cluster at $KIND_KUBE_VERSION (the oldest supported Kubernetes;
+# the local cluster ran $KUBE_VERSION), then a check that it left nothing behind (hack/kind-e2e.sh).
+if ((rc == 0)); then
+  hack/kind-e2e.sh || rc=$?
+  stage kind
+fi
 log "stages: ${stages[*]}"
 log "make test took $((SECONDS - start))s"
 exit $rc

@@ -53,7 +53,8 @@ t0=$SECONDS
 log "creating kind cluster $KIND_CLUSTER ($NODE_IMAGE; log $KIND_LOGS/kind.log)"
 "$KIND" create cluster --name "$KIND_CLUSTER" --config "$KIND_STATE/kind-config.yaml" \
   --kubeconfig "$KUBECONFIG_OUT" --wait 180s --retain -v 1 >> "$KIND_LOGS/kind.log" 2>&1 \
-  || die "kind create cluster failed (log: $KIND_LOGS/kind.log; node logs: $KIND export logs --name $KIND_CLUSTER)"
+  || { tail -n 40 "$KIND_LOGS/kind.log" >&2
+       die "kind create cluster failed (log: $KIND_LOGS/kind.log; node logs: $KIND export logs --name $KIND_CLUSTER)"; }
 # The kind node plays the local harness's real node: labelled podgroup.dev/node-kind=real and
 # tainted podgroup.dev/real-node:NoSchedule, so that workloads (the examples, the gang tests)
 # land on the fake kwok nodes as they do there (kwok pulls nothing) and only pods that ask for

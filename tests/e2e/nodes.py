@@ -82,8 +82,10 @@ def scheduler_paused() -> Iterator[None]:
     default = Path(os.environ.get("CLUSTER_DIR", REPO / ".cluster")) / "pids/kube-scheduler.pid"
     pid_file = Path(os.environ.get("PGO_E2E_SCHEDULER_PID_FILE", default))
     pid = int(pid_file.read_text())
-    comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    assert comm == "kube-scheduler", f"{pid_file} names PID {pid}, which is {comm!r}, not kube-scheduler"
+    # The program's name, not comm: comm is cut at 15 characters (the harness's binary is
+    # kube-scheduler-<version>).
+    program = Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()).name
+    assert program.startswith("kube-scheduler"), f"{pid_file} names PID {pid}, which runs {program!r}"
     os.kill(pid, signal.SIGSTOP)
     try:
         yield
