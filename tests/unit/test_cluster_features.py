@@ -166,3 +166,17 @@ def test_the_reconcile_writes_native_rules_only_once_the_features_are_known() ->
     assert "restartPolicyRules" not in created_container(UNKNOWN)
     rules = created_container(ALL)["restartPolicyRules"]
     assert rules[0]["action"] == "RestartAllContainers"
+
+
+def test_every_probe_passes_the_restricted_pod_security_standard() -> None:
+    """The operator's namespace enforces Pod Security "restricted": a probe refused there would
+    leave every answer unknown (seen in the kind stage before the probes carried this)."""
+    for probe in (probe_pod(rule_action="Restart"), probe_pod(pod_resources=True)):
+        spec = probe["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for c in spec["containers"]:
+            assert c["securityContext"] == {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+            }

@@ -45,11 +45,22 @@ def probe_pod(*, rule_action: str | None = None, pod_resources: bool = False) ->
     shape the operator writes into members (core/native_restart.py), or pod-level requests. One
     feature per probe: a server without RestartAllContainers refuses the whole create, and that
     refusal must not be read as an answer about anything else."""
+    # Restricted by Pod Security (the operator's own namespace enforces "restricted"): a probe
+    # refused by admission would say nothing about the feature.
     container: dict[str, Any] = {
         "name": "probe",
         "image": "registry.invalid/podgroup-feature-probe:never-pulled",
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
     }
-    spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+    }
     if rule_action is not None:
         container["restartPolicy"] = "Never"
         container["restartPolicyRules"] = [
