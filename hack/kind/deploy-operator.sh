@@ -10,10 +10,7 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-PATH=$(engine_path)
-KUBECTL=${KUBECTL:-$(bin kubectl "$KIND_KUBE_VERSION")}
-export KUBECONFIG=$KIND_STATE/kubeconfig
-KIND=$(bin kind "$KIND_VERSION")
+use_kind_cluster
 NS=podgroup-system
 k() { in_engine_net "$KUBECTL" --request-timeout=30s "$@"; }
 cd "$REPO_DIR"

@@ -30,6 +30,15 @@ in_engine_net() {
 # engine_path: PATH with the engine's own docker, containerd, runc, iptables first.
 engine_path() { echo "$(<"$KIND_STATE/engine-root")/bin:$PATH"; }
 
+# use_kind_cluster: the settings of a step that works on the running kind cluster: the engine's
+# tools first on PATH, KUBECTL and KIND pinned, KUBECONFIG the cluster's.
+use_kind_cluster() {
+  PATH=$(engine_path)
+  KUBECTL=${KUBECTL:-$(bin kubectl "$KIND_KUBE_VERSION")}
+  export KUBECONFIG=$KIND_STATE/kubeconfig
+  KIND=$(bin kind "$KIND_VERSION")
+}
+
 # progress WHAT SECONDS CMD...: like wait_for, with a line every 15 s so long waits show.
 progress() {
   local what=$1 seconds=$2; shift 2

@@ -9,10 +9,7 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-PATH=$(engine_path)
-KUBECTL=${KUBECTL:-$(bin kubectl "$KIND_KUBE_VERSION")}
-export KUBECONFIG=$KIND_STATE/kubeconfig
-KIND=$(bin kind "$KIND_VERSION")
+use_kind_cluster
 t0=$SECONDS
 
 "$REPO_DIR/hack/build-binaries.sh" metrics-server >> "$KIND_LOGS/build.log" 2>&1 \
