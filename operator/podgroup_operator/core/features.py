@@ -8,6 +8,7 @@ of a feature says what it does with None, and picks the choice that is always co
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,15 @@ class ClusterFeatures:
 
 
 UNKNOWN = ClusterFeatures()
+# The answers (every field but the version).
+FLAGS = tuple(f.name for f in dataclasses.fields(ClusterFeatures) if f.name != "server_version")
+
+
+def keep_known(previous: ClusterFeatures, found: ClusterFeatures) -> ClusterFeatures:
+    """The new answers, with the previous one wherever the server gave none this time: a probe
+    that timed out says nothing new about the cluster."""
+    kept = {f: getattr(previous, f) for f in (*FLAGS, "server_version") if getattr(found, f) is None}
+    return dataclasses.replace(found, **kept)
 
 
 def probe_pod(*, rule_action: str | None = None, pod_resources: bool = False) -> dict[str, Any]:

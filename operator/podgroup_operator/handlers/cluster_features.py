@@ -5,18 +5,16 @@ operator), every 15 s while an answer is missing. Logged when an answer changes.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
-from podgroup_operator.core.features import UNKNOWN, ClusterFeatures, describe
+from podgroup_operator.core.features import FLAGS, UNKNOWN, ClusterFeatures, describe, keep_known
 from podgroup_operator.metrics import CLUSTER_FEATURE
 
 logger = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 600.0
 RETRY_SECONDS = 15.0
-_FLAGS = ("pods_resize", "container_restart_rules", "restart_all_containers", "pod_level_resources")
 
 
 class FeatureWatch:
@@ -38,14 +36,8 @@ class FeatureWatch:
         self.features = UNKNOWN
 
     async def refresh(self) -> None:
-        """Ask again. An answer the server could not give this time keeps the last one: a
-        probe that timed out says nothing new about the cluster."""
-        found = await self._discover()
-        merged = dataclasses.replace(
-            found, **{f: getattr(self.features, f) for f in _FLAGS if getattr(found, f) is None}
-        )
-        if merged.server_version is None:
-            merged = dataclasses.replace(merged, server_version=self.features.server_version)
+        """Ask again; an answer the server could not give this time keeps the last one."""
+        merged = keep_known(self.features, await self._discover())
         if merged != self.features:
             self.features = merged
             self._publish(merged)
@@ -53,7 +45,7 @@ class FeatureWatch:
                 merged, native_restart=self._native_restart, pod_level_resize=self._pod_level_resize
             ):
                 logger.info("cluster features: %s", line)
-        for flag in _FLAGS:
+        for flag in FLAGS:
             value = getattr(merged, flag)
             if value is not None:
                 CLUSTER_FEATURE.labels(flag).set(1 if value else 0)
