@@ -13,6 +13,7 @@ import pytest
 from podgroup_operator.api.failure_policy import Action
 from podgroup_operator.api.models import PodGroupStatus
 from podgroup_operator.core.observed import observe_group, observe_pod
+from podgroup_operator.core.placement import NodeInfo
 from podgroup_operator.core.restart import to_recreate
 from podgroup_operator.core.timestamps import parse_timestamp
 from podgroup_operator.handlers.failure_actions import APPLIERS
@@ -107,7 +108,6 @@ def test_a_failure_is_recorded_then_acted_on_and_a_second_run_does_not_decide_ag
     assert all(w in [first[i] for i in acted] for w in second if w[0] in ("delete_pod", "patch_pod"))
 
 
-
 def test_a_fail_group_interrupted_before_every_member_was_stopped_is_finished_from_the_record() -> None:
     """The operator died after writing the FailGroup record and stopping worker-0 only: a new
     process (nothing in memory) stops worker-1 from the record alone, and stops nobody twice."""
@@ -170,3 +170,71 @@ def test_recreate_leaves_members_created_after_the_decision_even_without_its_key
 
 def replace_action(record: Any, action: str) -> Any:
     return record.model_copy(update={"action": action})
+
+
+def restarts(writer: FakeWriter) -> list[tuple[str, str, Any]]:
+    """The in-place restarts written: pod patches that switch images."""
+    return [w for w in writer.verbs("patch_pod") if "spec" in w[2]]
+
+
+def in_place_member(index: int, *, restarts: int, state: dict[str, Any], last: dict[str, Any]) -> Any:
+    """A member on a live node with its main container in the given state."""
+    body = {
+        "metadata": {
+            "name": f"train-worker-{index}",
+            "uid": f"uid-{index}",
+            "labels": {
+                "podgroup.dev/name": "train",
+                "podgroup.dev/role": "worker",
+                "podgroup.dev/index": str(index),
+            },
+            "ownerReferences": [{"controller": True, "uid": UID}],
+        },
+        "spec": {"nodeName": "n1", "containers": [{"name": "main", "image": "busybox"}]},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {
+                    "name": "main",
+                    "image": "busybox",
+                    "imageID": "sha256:" + "ab" * 32,
+                    "restartCount": restarts,
+                    "state": state,
+                    "lastState": last,
+                }
+            ],
+        },
+    }
+    return observe_pod(body)
+
+
+def test_a_group_restart_leaves_a_member_that_just_ended_to_the_kubelet_first() -> None:
+    """worker-0 exits 134 (seen terminated, a second ago): the kubelet is starting it again with
+    its old image. Switching now could stop it a second time, and that stop would read as a new
+    failure; so worker-1 restarts now and worker-0 once the kubelet has started it, by one switch."""
+    writer = FakeWriter()
+    ctx = context(writer)
+    ctx.nodes["n1"] = NodeInfo("n1", {}, {}, (), False)  # type: ignore[index]
+    ctx.groups[KEY] = [group("RestartGroupInPlace")]  # type: ignore[index]
+    ended = {"terminated": {"exitCode": 134, "reason": "Error", "finishedAt": "2026-01-02T03:04:04Z"}}
+    running = {"running": {"startedAt": T0}}
+    healthy = in_place_member(1, restarts=0, state=running, last={})
+    ctx.member_pods[KEY] = [in_place_member(0, restarts=0, state=ended, last={}), healthy]  # type: ignore[index]
+
+    asyncio.run(reconcile(ctx, KEY))
+    [record] = [w for w in writer.writes if is_record(w)]
+    assert record[2]["restartGeneration"] == 1 and record[2]["restarts"] == 1
+    assert [name for _, name, _ in restarts(writer)] == ["train-worker-1"]
+
+    # The kubelet has started worker-0 again (old image, restart 1): now it is switched, and its
+    # handled count covers the switch's own restart (2). The failure is not decided again.
+    writer.writes.clear()
+    restarted = in_place_member(0, restarts=1, state=running, last=ended)
+    patched_1 = replace(healthy, restart_generation=1)
+    ctx.member_pods[KEY] = [restarted, patched_1]  # type: ignore[index]
+    asyncio.run(reconcile(ctx, KEY))
+    assert not [w for w in writer.writes if is_record(w)]
+    [(_, name, patch)] = restarts(writer)
+    assert name == "train-worker-0"
+    assert patch["metadata"]["annotations"]["podgroup.dev/handled-failures"] == '{"c/main":2}'
+    assert patch["metadata"]["annotations"]["podgroup.dev/restart-generation"] == "1"

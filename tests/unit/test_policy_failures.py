@@ -106,7 +106,23 @@ CASES: list[tuple[str, Body, list[tuple[str, int, str, str | None, int | None]]]
                 restarts=3, state={"waiting": {"reason": "CrashLoopBackOff"}}, last=terminated(42, "Error")
             )
         ),
-        [("c/main", 3, "Error", "main", 42)],
+        # The failed run is the one counted 3; the failure is the 4th run's start, as when the
+        # kubelet reports it terminated (count 3 + 1) or running again (count 4).
+        [("c/main", 4, "Error", "main", 42)],
+    ),
+    (
+        # The kubelet counts the stop of a RestartAllContainers at once: nothing new while the
+        # container waits to start again.
+        "waiting after a RestartAllContainers stop, handled",
+        pod(
+            status_of(
+                restarts=2,
+                state={"waiting": {"reason": "RestartingAllContainers"}},
+                last=terminated(137, "RestartingAllContainers"),
+            ),
+            handled={"c/main": 2},
+        ),
+        [],
     ),
     (
         "already handled at the restart count",

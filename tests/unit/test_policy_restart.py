@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from podgroup_operator.core.failures import detect_failures
 from podgroup_operator.core.labels import HANDLED_FAILURES_ANNOTATION, RESTART_GENERATION_ANNOTATION
 from podgroup_operator.core.observed import ObservedPod, observe_pod
 from podgroup_operator.core.restart import (
+    KUBELET_RESTART_SECONDS,
+    KubeletRestarting,
     NotRestartable,
     PodRestart,
     handled_patch,
@@ -25,6 +28,7 @@ Body = dict[str, Any]
 UID = "4f1d2c3b-0a9e-4d8c-b7a6-5e4f3d2c1b0a"
 DIGEST = "sha256:" + "ab" * 32
 ALIAS_ANNOTATION = "podgroup.dev/restart-image.trainer"
+NOW = datetime(2025, 1, 2, 3, 10, tzinfo=UTC)  # minutes after POD's last change
 
 # The role's pod template.
 TEMPLATE: Body = {
@@ -96,7 +100,7 @@ def observed(**changes: Any) -> ObservedPod:
 
 
 def test_restart_in_place_switches_every_container() -> None:
-    r = restart_in_place(observed(), TEMPLATE, generation=3, handled={"c/trainer": 2})
+    r = restart_in_place(observed(), TEMPLATE, generation=3, handled={"c/trainer": 2}, now=NOW)
     assert r == PodRestart(
         pod="train-worker-1",
         uid=UID,
@@ -132,20 +136,20 @@ def test_handled_counts_after_a_restart(
     pod_handled: dict[str, int], passed: dict[str, int], expected: dict[str, int]
 ) -> None:
     pod = observed(metadata__annotations={HANDLED_FAILURES_ANNOTATION: json.dumps(pod_handled)})
-    r = restart_in_place(pod, TEMPLATE, generation=None, handled=passed)
+    r = restart_in_place(pod, TEMPLATE, generation=None, handled=passed, now=NOW)
     assert isinstance(r, PodRestart)
     assert dict(r.handled) == expected
 
 
 @pytest.mark.parametrize("generation", [None, 0, 1, 17])
 def test_generation_is_passed_through(generation: int | None) -> None:
-    r = restart_in_place(observed(), TEMPLATE, generation=generation, handled={})
+    r = restart_in_place(observed(), TEMPLATE, generation=generation, handled={}, now=NOW)
     assert isinstance(r, PodRestart) and r.generation == generation
 
 
 @pytest.mark.parametrize(("policy", "restartable"), [("Always", True), ("OnFailure", True), ("Never", False)])
 def test_restart_policy(policy: str, restartable: bool) -> None:
-    r = restart_in_place(observed(spec__restartPolicy=policy), TEMPLATE, generation=None, handled={})
+    r = restart_in_place(observed(spec__restartPolicy=policy), TEMPLATE, generation=None, handled={}, now=NOW)
     if restartable:
         assert isinstance(r, PodRestart)
     else:
@@ -160,7 +164,7 @@ def test_a_container_without_a_second_reference_is_not_restartable() -> None:
     pod = observed(spec__containers=template["spec"]["containers"])
     # A runtime that reports no digest and no image ID of its own.
     pod = replace(pod, containers=tuple(replace(c, image_id="") for c in pod.containers))
-    r = restart_in_place(pod, template, generation=None, handled={})
+    r = restart_in_place(pod, template, generation=None, handled={}, now=NOW)
     assert isinstance(r, NotRestartable)
     assert r.pod == "train-worker-1"
     assert "container trainer" in r.why
@@ -172,7 +176,7 @@ def test_the_template_annotation_names_the_second_reference() -> None:
     template["spec"]["containers"][0]["image"] = "registry.example.com/trainer:1"
     template["metadata"]["annotations"] = {ALIAS_ANNOTATION: "trainer-local:1"}
     pod = observed(spec__containers=template["spec"]["containers"])
-    r = restart_in_place(pod, template, generation=None, handled={})
+    r = restart_in_place(pod, template, generation=None, handled={}, now=NOW)
     assert isinstance(r, PodRestart)
     assert r.images["trainer"] == "trainer-local:1"
 
@@ -182,7 +186,9 @@ def test_a_pod_on_its_second_reference_goes_back_to_the_template() -> None:
         {"name": "trainer", "image": "docker.io/library/busybox:1.36"},
         {"name": "sidecar", "image": f"localhost:5000/side@{DIGEST}"},
     ]
-    r = restart_in_place(observed(spec__containers=containers), TEMPLATE, generation=None, handled={})
+    r = restart_in_place(
+        observed(spec__containers=containers), TEMPLATE, generation=None, handled={}, now=NOW
+    )
     assert isinstance(r, PodRestart)
     # The trainer goes back to the template's reference; the sidecar, reported by digest, gets a
     # reference it never ran under.
@@ -191,7 +197,7 @@ def test_a_pod_on_its_second_reference_goes_back_to_the_template() -> None:
 
 @pytest.mark.parametrize("template", [{}, {"spec": {}}, {"metadata": None, "spec": {"containers": None}}])
 def test_a_template_without_the_container_uses_the_pod_own_reference(template: Body) -> None:
-    r = restart_in_place(observed(), template, generation=None, handled={})
+    r = restart_in_place(observed(), template, generation=None, handled={}, now=NOW)
     assert isinstance(r, PodRestart)
     assert r.images == {
         "trainer": "docker.io/library/busybox:1.36",
@@ -260,11 +266,43 @@ def test_stop_patch_shape() -> None:
     }
 
 
+ENDED_AT = "2025-01-02T03:09:58Z"
+
+
+def _ended(state: str, restart_policy: str = "Always", exit_code: int = 42) -> ObservedPod:
+    body = copy.deepcopy(POD)
+    body["spec"]["restartPolicy"] = restart_policy
+    cs = body["status"]["containerStatuses"][0]
+    ended = {"terminated": {"exitCode": exit_code, "reason": "Error", "finishedAt": ENDED_AT}}
+    if state == "terminated":
+        cs["state"] = ended
+    else:  # waiting to start again, the run that ended in lastState
+        cs["state"], cs["lastState"] = {"waiting": {"reason": "ContainerCreating"}}, ended
+    return observe_pod(body)
+
+
+@pytest.mark.parametrize("state", ["terminated", "waiting"])
+def test_a_container_that_just_ended_is_left_to_the_kubelet(state: str) -> None:
+    # The kubelet starts it again within about a second, with the image it had: a switch landing
+    # after that start would stop it once more, a restart the handled count cannot foresee.
+    r = restart_in_place(_ended(state), TEMPLATE, generation=3, handled={}, now=NOW)
+    until = datetime(2025, 1, 2, 3, 9, 58, tzinfo=UTC) + timedelta(seconds=KUBELET_RESTART_SECONDS)
+    assert r == KubeletRestarting("train-worker-1", "trainer", until)
+    # Still ended after that: the kubelet is backing off (10 s at least), the switch starts it.
+    later = restart_in_place(_ended(state), TEMPLATE, generation=3, handled={}, now=until)
+    assert isinstance(later, PodRestart) and later.handled["c/trainer"] == 3
+
+
+def test_a_container_the_kubelet_will_not_start_again_is_switched_at_once() -> None:
+    pod = _ended("terminated", restart_policy="OnFailure", exit_code=0)
+    assert isinstance(restart_in_place(pod, TEMPLATE, generation=3, handled={}, now=NOW), PodRestart)
+
+
 def test_patches_do_not_change_the_pod_view() -> None:
     pod = observed()
     handled_patch(pod, {"c/trainer": 5})
     stop_patch(pod, {"node": 1})
-    restart_in_place(pod, TEMPLATE, generation=1, handled={"x": 1})
+    restart_in_place(pod, TEMPLATE, generation=1, handled={"x": 1}, now=NOW)
     assert dict(pod.handled) == {"c/trainer": 1}
 
 
@@ -288,7 +326,7 @@ def test_a_handled_failure_is_not_seen_again() -> None:
 def test_the_operator_own_restart_does_not_read_as_a_failure() -> None:
     pod = observe_pod(POD)
     [failure] = detect_failures(pod, node_lost=False, watched_conditions=set())
-    r = restart_in_place(pod, TEMPLATE, generation=3, handled={failure.key: failure.count})
+    r = restart_in_place(pod, TEMPLATE, generation=3, handled={failure.key: failure.count}, now=NOW)
     assert isinstance(r, PodRestart)
     patch = restart_patch(r)
     # The kubelet kills every container for the image change (exit 137) and starts it again.

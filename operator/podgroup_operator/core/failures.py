@@ -50,12 +50,6 @@ class Failure:
         return f"{self.pod_uid}/{self.key}/{self.count}"
 
 
-def _failed(t: Termination | None) -> bool:
-    return t is not None and (
-        t.exit_code != 0 or t.reason in ("OOMKilled", "ContainerCannotRun", "StartError")
-    )
-
-
 def restarting_natively(pod: ObservedPod) -> bool:
     """The kubelet is in the middle of a RestartAllContainers on this pod."""
     return (RESTARTING_CONDITION, "True") in pod.conditions or any(
@@ -118,7 +112,7 @@ def detect_failures(
     unexplained = False
     for c in pod.containers:
         key = f"c/{c.name}"
-        if c.termination is not None and _failed(c.termination):
+        if c.termination is not None and c.termination.failed:
             # Stays terminated: the kubelet will not (or not yet) restart it, unless its native
             # rule has just started a RestartAllContainers.
             reason = c.termination.reason or "Error"
@@ -129,9 +123,14 @@ def detect_failures(
             if not unexplained:
                 add(key, c.restart_count, RESTART_ALL_REASON, native=True)
             unexplained = True
-        elif c.last_termination is not None and _failed(c.last_termination):
-            # The kubelet restarted it after it failed.
-            add(key, c.restart_count, c.last_termination.reason or "Error", c.name, c.last_termination)
+        elif c.last_termination is not None and c.last_termination.failed:
+            # The kubelet restarted it after it failed. Its restart count is the current run's;
+            # while it waits to start again (back-off) the failed run is still the current one,
+            # except after a RestartAllContainers stop, which the kubelet counts at once.
+            last = c.last_termination
+            waiting = not c.running and c.termination is None and last.reason != RESTARTING_REASON
+            count = c.restart_count + 1 if waiting else c.restart_count
+            add(key, count, last.reason or "Error", c.name, last)
     if node_lost and pod.active:
         add("node", 1, "NodeLost")
     for condition in pod.conditions:

@@ -37,6 +37,10 @@ class Termination:
     reason: str
     finished_at: datetime | None
 
+    @property
+    def failed(self) -> bool:
+        return self.exit_code != 0 or self.reason in ("OOMKilled", "ContainerCannotRun", "StartError")
+
 
 @dataclass(frozen=True)
 class ObservedContainer:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from podgroup_operator.api.failure_policy import Action
@@ -31,9 +32,44 @@ class NotRestartable:
     why: str
 
 
+# How long after a container ends the kubelet may still be starting it again without back-off
+# (it does within about a second; finishedAt is cut to the second). Its first back-off is 10 s,
+# so a container still ended after this is backing off, and a switch now starts it at once.
+KUBELET_RESTART_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class KubeletRestarting:
+    """A container of the pod has just ended and the kubelet may be starting it again. Switching
+    its image now would race that start: the kubelet may start the old image first, and the
+    switch then stops it once more, a restart no handled count can predict. The restart waits
+    until the kubelet has started it, or is seen backing off."""
+
+    pod: str
+    container: str
+    until: datetime
+
+
+def _kubelet_restarting(pod: ObservedPod, now: datetime) -> KubeletRestarting | None:
+    for c in pod.containers:
+        t = c.termination or (None if c.running else c.last_termination)  # ended, or starting again
+        if t is None or t.finished_at is None:
+            continue
+        if pod.restart_policy == "Always" or (pod.restart_policy == "OnFailure" and t.failed):
+            until = t.finished_at + timedelta(seconds=KUBELET_RESTART_SECONDS)
+            if now < until:
+                return KubeletRestarting(pod.name, c.name, until)
+    return None
+
+
 def restart_in_place(
-    pod: ObservedPod, template: Mapping[str, Any], *, generation: int | None, handled: Mapping[str, int]
-) -> PodRestart | NotRestartable:
+    pod: ObservedPod,
+    template: Mapping[str, Any],
+    *,
+    generation: int | None,
+    handled: Mapping[str, int],
+    now: datetime,
+) -> PodRestart | NotRestartable | KubeletRestarting:
     """Restart every container of the pod by switching each to a second reference of its image.
 
     The kubelet counts the restart it makes, so each container's handled count moves to its
@@ -43,6 +79,8 @@ def restart_in_place(
         return NotRestartable(
             pod.name, "its restartPolicy is Never; in-place restarts need Always or OnFailure"
         )
+    if (restarting := _kubelet_restarting(pod, now)) is not None:
+        return restarting
     spec_images = {
         c.get("name"): c.get("image", "") for c in (template.get("spec") or {}).get("containers") or []
     }

@@ -15,6 +15,7 @@ from podgroup_operator.core.conditions import Event
 from podgroup_operator.core.failures import Failure, restarting_natively
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.restart import (
+    KubeletRestarting,
     NotRestartable,
     handled_patch,
     native_handled,
@@ -85,7 +86,13 @@ async def _restart(
     generation: int | None,
     handled: dict[str, int],
 ) -> bool:
-    plan = restart_in_place(pod, template, generation=generation, handled=handled)
+    plan = restart_in_place(pod, template, generation=generation, handled=handled, now=ctx.clock())
+    if isinstance(plan, KubeletRestarting):
+        # Completed from the record on a later reconcile: the kubelet's next status brings one.
+        logger.debug(
+            "PodGroup %s/%s: %s: %s restarts first", group.namespace, group.name, pod.name, plan.container
+        )
+        return False
     if isinstance(plan, NotRestartable):
         logger.warning(
             "PodGroup %s/%s: cannot restart %s in place: %s", group.namespace, group.name, pod.name, plan.why

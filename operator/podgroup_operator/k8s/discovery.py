@@ -47,6 +47,7 @@ async def _dry_run(api: client.ApiClient, namespace: str, body: dict[str, Any]) 
         raise
     return dict(json.loads(stored))
 
+
 async def _answer(what: str, probe: Any) -> Any:
     try:
         return await probe
