@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
+from tests.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,8 +36,10 @@ def parallel(fn: Callable[[Any], Any], items: list[Any], workers: int = 16) -> l
         return list(pool.map(fn, items))
 
 
-class MeasuredOperator:
-    """The operator as a child process, with its CPU time and peak RSS read from /proc."""
+class MeasuredOperator(OperatorProcess):
+    """The operator as the benchmarks run it: started at once on a fixed port, with the
+    production defaults (not the tests' faster settings), its CPU time and memory read from
+    /proc (tests/operator_process.py) and its /metrics parsed."""
 
     def __init__(
         self,
@@ -48,54 +50,17 @@ class MeasuredOperator:
         base_env: dict[str, str] | None = None,
     ) -> None:
         """namespace: watch only it (the cluster may be shared); base_env: instead of os.environ."""
-        self.metrics_port = metrics_port
-        self.log = open(REPO / f".cluster/logs/{log_name}.log", "ab")  # noqa: SIM115
-        scope = ["--namespace", namespace] if namespace else []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "podgroup_operator", "run", *scope],
-            env={
-                **(os.environ if base_env is None else base_env),
-                "PGO_METRICS_PORT": str(metrics_port),
-                **(env or {}),
-                "KUBECONFIG": os.environ.get("KUBECONFIG") or str(REPO / ".cluster/kubeconfig"),
-            },
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+        super().__init__(
+            REPO / f".cluster/logs/{log_name}.log",
+            args=["--namespace", namespace] if namespace else [],
+            env=env,
+            metrics_port=metrics_port,
+            base_env=base_env,
         )
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-
-    def peak_rss_mib(self) -> float:
-        return self._status_mib("VmHWM:")
-
-    def rss_mib(self) -> float:
-        return self._status_mib("VmRSS:")
-
-    def _status_mib(self, field: str) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith(field):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        self.start()
 
     def metrics(self) -> dict[str, float]:
-        import urllib.request
-
-        text = (
-            urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
-        )
-        return parse_metrics(text)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        return parse_metrics(self.metrics_text())
 
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$")

@@ -16,17 +16,14 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kubernetes import client
+from tests.operator_process import OperatorProcess
 
 from bench.common import REPO, api, parse_metrics, wait_until
 
@@ -98,19 +95,6 @@ class LoadResult:
         return dict(sorted(out.items()))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def group(name: str, pool: str, size: int) -> dict:
     container = {
         "name": "main",
@@ -151,16 +135,9 @@ def run(minutes: float, live: int, rate: float, size: int, nodes: int) -> LoadRe
     ns, pool = f"bench-load-{tag}", f"load-{tag}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     node_names = make_nodes(core, pool, nodes)
-    port = free_port()
     log_path = Path(os.environ.get("PGO_BENCH_LOG") or REPO / ".cluster/logs/operator-load.log")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115
-    operator = subprocess.Popen(
-        [sys.executable, "-m", "podgroup_operator", "run", "--namespace", ns],
-        env={**os.environ, "PGO_METRICS_PORT": str(port)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    operator = OperatorProcess(log_path, args=["--namespace", ns])
+    operator.start()
     result = LoadResult(minutes=minutes)
     created_at: dict[str, float] = {}
     alive: list[str] = []  # oldest first
@@ -198,10 +175,10 @@ def run(minutes: float, live: int, rate: float, size: int, nodes: int) -> LoadRe
             if time.monotonic() >= next_sample:
                 pods = len(core.list_namespaced_pod(ns).items)
                 result.samples.append(
-                    Sample(round(time.monotonic() - start, 1), rss_mib(operator.pid), len(alive), pods)
+                    Sample(round(time.monotonic() - start, 1), operator.rss_mib(), len(alive), pods)
                 )
                 next_sample += 5
-            if operator.poll() is not None:
+            if not operator.alive():
                 break
             time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
         # The last ones converge, then everything goes.
@@ -210,9 +187,7 @@ def run(minutes: float, live: int, rate: float, size: int, nodes: int) -> LoadRe
                 lambda: observe(time.monotonic()) or not created_at, 180, interval=1, what="convergence"
             )
         result.never_converged += sorted(created_at)
-        metrics = parse_metrics(
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        )
+        metrics = parse_metrics(operator.metrics_text())
         for key, value in metrics.items():
             if key.startswith("podgroup_api_requests_total{"):
                 labels = dict(kv.split("=") for kv in key[key.index("{") + 1 : -1].split(","))
@@ -225,15 +200,9 @@ def run(minutes: float, live: int, rate: float, size: int, nodes: int) -> LoadRe
         with contextlib.suppress(TimeoutError):
             wait_until(lambda: not core.list_namespaced_pod(ns).items, 180, interval=1, what="pods gone")
         result.pods_left = len(core.list_namespaced_pod(ns).items)
-        result.operator_exited = operator.poll()
+        result.operator_exited = operator.returncode()
     finally:
-        operator.terminate()
-        try:
-            operator.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-            operator.wait()
-        log.close()
+        operator.stop()
         core.delete_namespace(ns)
         for node in node_names:
             core.delete_node(node)

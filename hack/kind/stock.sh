@@ -10,9 +10,10 @@
 #   3. docker build of the operator image, `kind load docker-image` into the nodes
 #   4. kubectl apply --server-side -k manifests/ (the base, as users install it), rollout
 #   5. pytest tests/e2e with PGO_E2E_EXTERNAL_OPERATOR=1 (the fixtures then start no operator
-#      process of their own, and the tests that kill a local operator process skip); the tests
-#      that need the local harness's real node real-0 (real containers, cgroup checks) skip
-#      themselves, saying so, since kind has no node of that name
+#      process of their own, and the tests that start, stop or kill a local operator process are
+#      deselected, with a line saying so); the tests that need a node with real containers
+#      skip saying so unless one node is labelled podgroup.dev/node-kind=real (and tainted
+#      podgroup.dev/real-node:NoSchedule), as the offline path labels its kind node
 #   6. pytest tests/install against the same in-cluster operator
 #   7. the cluster is deleted again unless KEEP_CLUSTER=1
 #

@@ -6,22 +6,38 @@ The cluster itself is started by `make test` (hack/test.sh) or by the developer
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 from kubernetes import client, config
 
 from tests.e2e.cluster import REPO, eventually, kubeconfig, kubectl
+from tests.operator_process import TEST_ENV, OperatorProcess
+
+LOCAL_OPERATOR_ONLY: list[str] = []  # what the kind stage deselected, for its summary line
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Where the operator runs in the cluster, tests that control a local operator process are
+    deselected, not skipped: they are the local stage's, which runs them in the same make test."""
+    if not os.environ.get("PGO_E2E_EXTERNAL_OPERATOR"):
+        return
+    local = [i for i in items if i.get_closest_marker("local_operator")]
+    if local:
+        LOCAL_OPERATOR_ONLY.extend(i.nodeid for i in local)
+        config.hook.pytest_deselected(items=local)
+        items[:] = [i for i in items if not i.get_closest_marker("local_operator")]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if LOCAL_OPERATOR_ONLY:
+        terminalreporter.write_line(
+            f"deselected {len(LOCAL_OPERATOR_ONLY)} tests that start, stop or kill a local operator "
+            "process (the operator runs in the cluster here; the local stage runs them)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -57,100 +73,10 @@ def crd_installed(api: client.ApiClient) -> None:
     eventually(established, timeout=60, what="the CRD to be Established")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class OperatorProcess:
-    """The operator as its own process, as users run it; tests may kill and restart it. Each
-    start gets a free port for /metrics and /readyz, so several can share a machine."""
-
-    env: ClassVar[dict[str, str]] = {
-        # Short backoffs keep rollback tests quick; the defaults are for production.
-        "PGO_GANG_BACKOFF_BASE_SECONDS": "2",
-        "PGO_GANG_BACKOFF_MAX_SECONDS": "10",
-        # The recommender acts on a few samples (metrics-server here scrapes every 10 s).
-        "PGO_RESIZE_INTERVAL_SECONDS": "5",
-        "PGO_RESIZE_MIN_SAMPLES": "2",
-        "PGO_RESIZE_MIN_HISTORY_SECONDS": "10",
-    }
-    # How long a start may take to become ready: generous, the machine may be busy.
-    READY_SECONDS = 180.0
-
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = REPO / ".cluster/logs/operator-e2e.log"
-        self.python = sys.executable
-        self.metrics_port = 0
-
-    def args(self) -> list[str]:
-        return []
-
-    def process_env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            **self.env,
-            "KUBECONFIG": kubeconfig(),
-            "PGO_METRICS_PORT": str(self.metrics_port),
-        }
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.metrics_port = free_port()
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [self.python, "-m", "podgroup_operator", "run", *self.args()],
-                env=self.process_env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=str(self.cwd()),
-            )
-
-    def cwd(self) -> Path:
-        return REPO
-
-    def readyz(self) -> tuple[int, dict[str, Any]] | None:
-        """/readyz's status code and body, or None while nothing answers."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=5) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")
-        except (OSError, ValueError):
-            return None
-
-    def wait_ready(self, timeout: float | None = None) -> None:
-        """Until /readyz says every watch is established (a dead process fails at once)."""
-
-        def ready() -> tuple[int, dict[str, Any]] | None:
-            assert self.alive(), (
-                f"the operator exited ({self.proc and self.proc.returncode}); log: {self.log_path}"
-            )
-            answer = self.readyz()
-            return answer if answer and answer[0] == 200 else None
-
-        eventually(ready, timeout=timeout or self.READY_SECONDS, what=f"the operator ready ({self.log_path})")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup handlers run, as in a crash or an OOM kill."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+def e2e_operator(**env: str) -> OperatorProcess:
+    """The operator as the e2e tests run it (TEST_ENV, and `env` on top), logging where the
+    stage prints from when it fails."""
+    return OperatorProcess(REPO / ".cluster/logs/operator-e2e.log", env={**TEST_ENV, **env})
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +84,7 @@ def operator(crd_installed: None) -> Iterator[OperatorProcess | None]:
     if os.environ.get("PGO_E2E_EXTERNAL_OPERATOR"):
         yield None  # deployed in the cluster by the caller
         return
-    op = OperatorProcess()
+    op = e2e_operator()
     op.start()
     op.wait_ready()
     yield op
@@ -176,14 +102,18 @@ def namespace(api: client.ApiClient, operator: OperatorProcess | None) -> Iterat
 
 @pytest.fixture(scope="session")
 def real_node(api: client.ApiClient) -> str:
-    """The real kubelet node; tests that need real containers skip, with the harness's reason,
-    only where it could not start (on the project's machines it must)."""
-    from tests.e2e.realnode import REAL_NODE, unavailable_reason
+    """The node with a real kubelet and container runtime: the harness's real-0, or the kind
+    node, each labelled podgroup.dev/node-kind=real. Tests that need real containers skip, with
+    the harness's reason, only where it could not start (on the project's machines it must)."""
+    from tests.e2e.realnode import REAL_NODE_LABEL, unavailable_reason
 
-    try:
-        node = client.CoreV1Api(api).read_node(REAL_NODE)
-    except client.ApiException as exc:
-        pytest.skip(f"real node {REAL_NODE} is not there: {unavailable_reason() or exc.reason}")
+    selector = "=".join(REAL_NODE_LABEL)
+    nodes = client.CoreV1Api(api).list_node(label_selector=selector).items
+    if not nodes:
+        pytest.skip(f"no node labelled {selector}: {unavailable_reason() or 'the cluster has none'}")
+    if len(nodes) > 1:
+        raise AssertionError(f"more than one node labelled {selector}: {[n.metadata.name for n in nodes]}")
+    (node,) = nodes
     if not any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []):
-        pytest.skip(f"real node {REAL_NODE} is not Ready: {unavailable_reason() or 'see .cluster/node/logs'}")
-    return REAL_NODE
+        pytest.skip(f"real node {node.metadata.name} is not Ready: {unavailable_reason() or 'see its logs'}")
+    return node.metadata.name

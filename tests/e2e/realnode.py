@@ -1,4 +1,5 @@
-"""Pods for the real kubelet node real-0 of the local cluster (see hack/node/README.md)."""
+"""Pods for the node with a real kubelet: real-0 of the local cluster (see hack/node/README.md),
+or the kind node in the kind stage (hack/kind/cluster-create.sh labels and taints it the same)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from typing import Any
 
 from tests.e2e.cluster import REPO
 
-REAL_NODE = "real-0"
+REAL_NODE_LABEL = ("podgroup.dev/node-kind", "real")
 TOOLS_IMAGE = "registry.local/tools:1.0"
 ON_REAL_NODE: dict[str, Any] = {
-    "nodeSelector": {"podgroup.dev/node-kind": "real"},
+    "nodeSelector": dict([REAL_NODE_LABEL]),
     "tolerations": [{"key": "podgroup.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}],
 }
 
@@ -21,13 +22,21 @@ def unavailable_reason() -> str | None:
     return marker.read_text().strip() if marker.exists() else None
 
 
+# Where each kubelet keeps its pods' cgroups: the local harness's real-0 (cgroupfs driver:
+# .../pod<uid>/<container id>), and the kind node (systemd driver, under its dockerd's cgroup
+# parent, hack/kind/engine-up.sh: .../*-pod<uid with _>.slice/cri-containerd-<id>.scope).
+KUBEPODS_ROOTS = ("pgo-kubelet/kubepods", "pgo-kind")
+
+
 def container_cgroup(controller: str, pod: Any, container_id: str) -> Path:
     """The container's cgroup v1 folder under the kubelet's own subtree."""
     cid = container_id.split("://", 1)[-1]
-    root = Path("/sys/fs/cgroup") / controller / "pgo-kubelet/kubepods"
-    matches = [p for p in root.glob(f"**/pod{pod.metadata.uid}/{cid}") if p.is_dir()]
+    uid = pod.metadata.uid
+    patterns = (f"**/pod{uid}/{cid}", f"**/*-pod{uid.replace('-', '_')}.slice/cri-containerd-{cid}.scope")
+    roots = [Path("/sys/fs/cgroup") / controller / r for r in KUBEPODS_ROOTS]
+    matches = [p for root in roots for pattern in patterns for p in root.glob(pattern) if p.is_dir()]
     if not matches:
         raise AssertionError(
-            f"no {controller} cgroup for container {cid} of pod {pod.metadata.name} under {root}"
+            f"no {controller} cgroup for container {cid} of pod {pod.metadata.name} under {roots}"
         )
     return matches[0]

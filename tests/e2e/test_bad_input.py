@@ -15,8 +15,8 @@ import pytest
 from kubernetes import client
 
 from tests.e2e.cluster import eventually, kubectl
-from tests.e2e.conftest import OperatorProcess
 from tests.e2e.podgroups import PodGroups, podgroup, role
+from tests.operator_process import OperatorProcess
 
 
 def with_container(**fields: Any) -> dict[str, Any]:

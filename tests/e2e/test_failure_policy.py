@@ -12,10 +12,11 @@ import pytest
 from kubernetes import client
 
 from tests.e2e.cluster import eventually
-from tests.e2e.conftest import OperatorProcess
+from tests.e2e.conftest import e2e_operator
 from tests.e2e.nodes import NodePool
 from tests.e2e.podgroups import PodGroups, podgroup, role
 from tests.e2e.realnode import ON_REAL_NODE, TOOLS_IMAGE
+from tests.operator_process import OperatorProcess
 
 # A second container that only waits: RestartPodInPlace must restart it too.
 SIDE = "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"
@@ -80,6 +81,7 @@ def restarts_of(pod: client.V1Pod) -> int:
     return sum(c.restart_count for c in pod.status.container_statuses or [])
 
 
+@pytest.mark.kind_pending
 def test_exit_code_rule_restarts_the_whole_group_in_place(groups: PodGroups, real_node: str) -> None:
     policy = {
         "rules": [
@@ -122,6 +124,7 @@ def test_exit_code_rule_restarts_the_whole_group_in_place(groups: PodGroups, rea
     assert reasons.count("RestartGroupInPlace") == 1
 
 
+@pytest.mark.kind_pending
 def test_oom_rule_acts_and_an_exhausted_budget_fails_the_group(groups: PodGroups, real_node: str) -> None:
     policy = {
         "maxRestarts": 2,
@@ -196,11 +199,11 @@ def test_lost_node_recreates_the_member_elsewhere_through_the_planner(
     assert st["lastFailure"]["reason"] == "NodeLost" and st["lastFailure"]["action"] == "RecreatePod"
 
 
+@pytest.mark.local_operator
 def test_operator_killed_mid_restart_completes_it_once(
     groups: PodGroups, real_node: str, operator: OperatorProcess | None
 ) -> None:
-    if operator is None:
-        pytest.skip("the operator runs in the cluster here; this test kills a local operator process")
+    assert operator is not None
     policy = {
         "rules": [
             {
@@ -245,16 +248,19 @@ def test_operator_killed_mid_restart_completes_it_once(
     assert [restarts_of(p) for p in after[1:]] == [1, 1]
 
 
-@pytest.fixture(params=["auto", "off"])
+def declares_restart_all(groups: PodGroups, node: str) -> bool:
+    declared = client.CoreV1Api(groups.core.api_client).read_node(node).status.declared_features or []
+    return "RestartAllContainersOnContainerExits" in declared
+
+
+@pytest.fixture(params=["auto", pytest.param("off", marks=pytest.mark.local_operator)])
 def native_mode(request: pytest.FixtureRequest, operator: OperatorProcess | None) -> Iterator[str]:
     """The operator as PGO_NATIVE_RESTART says: the session's own (auto), or one started off."""
     if request.param == "auto":
         yield "auto"
         return
-    if operator is None:
-        pytest.skip("the operator runs in the cluster here; the off path needs a local operator to restart")
-    off = OperatorProcess()
-    off.env = {**OperatorProcess.env, "PGO_NATIVE_RESTART": "off"}
+    assert operator is not None  # the off path restarts a local operator
+    off = e2e_operator(PGO_NATIVE_RESTART="off")
     operator.stop()
     off.start()
     try:
@@ -275,6 +281,7 @@ def restart_counts(pod: client.V1Pod) -> dict[str, int]:
     return {c.name: c.restart_count for c in pod.status.container_statuses or []}
 
 
+@pytest.mark.kind_pending
 def test_exit_code_rule_restarts_the_pod_in_place(
     groups: PodGroups, real_node: str, native_mode: str
 ) -> None:
@@ -292,9 +299,11 @@ def test_exit_code_rule_restarts_the_pod_in_place(
         timeout=120,
         what="2 pods with IPs",
     )
-    # The API server's copy of the member says which mechanism restarts it.
+    # The API server's copy of the member says which mechanism restarts it: auto writes the
+    # kubelet's rule where the node runs it (it declares the feature), else the image switch.
     rules = {c.name: c.restart_policy_rules for c in first[0].spec.containers}
-    if native_mode == "auto":
+    native = native_mode == "auto" and declares_restart_all(groups, real_node)
+    if native:
         (rule,) = rules["main"]
         assert rule.action == "RestartAllContainers" and rule.exit_codes.values == [134]
         assert rules["side"] is None  # the rule names main; the kubelet restarts side with it
@@ -319,7 +328,7 @@ def test_exit_code_rule_restarts_the_pod_in_place(
         assert new.status.pod_ip == old.status.pod_ip
     counts = restart_counts(after[0])
     images = {c.name: c.image for c in after[0].spec.containers}
-    if native_mode == "auto":
+    if native:
         assert counts == {"main": 1, "side": 1}  # one restart, the kubelet's
         assert images == {"main": TOOLS_IMAGE, "side": TOOLS_IMAGE}  # no image switch
     else:
@@ -332,6 +341,7 @@ def test_exit_code_rule_restarts_the_pod_in_place(
     assert [e.reason for e in groups.events("pip")].count("RestartPodInPlace") == 1
 
 
+@pytest.mark.needs_restart_all
 def test_native_restart_past_the_budget_fails_the_group(groups: PodGroups, real_node: str) -> None:
     policy = {
         "maxRestarts": 1,
@@ -367,11 +377,11 @@ def test_native_restart_past_the_budget_fails_the_group(groups: PodGroups, real_
     assert pod.status.container_statuses[0].restart_count == 2  # exactly one past the budget
 
 
+@pytest.mark.local_operator
 def test_a_native_restart_while_the_operator_is_down_is_counted_once(
     groups: PodGroups, real_node: str, operator: OperatorProcess | None
 ) -> None:
-    if operator is None:
-        pytest.skip("the operator runs in the cluster here; this test stops a local operator process")
+    assert operator is not None
     policy = {"rules": [{"action": "RestartPodInPlace", "onExitCodes": {"operator": "In", "values": [134]}}]}
     # The member fails once, 10 s after its first start (time for the operator to be stopped).
     script = FAIL_ONCE.replace("sleep 2", "sleep 10")

@@ -10,9 +10,9 @@ import pytest
 from kubernetes import client
 
 from tests.e2e.cluster import eventually
-from tests.e2e.conftest import OperatorProcess
 from tests.e2e.nodes import NodePool, scheduler_paused
 from tests.e2e.podgroups import PodGroups, podgroup, role
+from tests.operator_process import OperatorProcess
 
 GATE = "podgroup.dev/gang"
 
@@ -162,11 +162,11 @@ def test_release_that_fails_to_bind_is_rolled_back_and_admitted_later(
     assert groups.get("late")["status"]["gang"]["rollbacks"] >= 1
 
 
+@pytest.mark.local_operator
 def test_operator_killed_during_admission_converges_without_duplicates(
     groups: PodGroups, pool: NodePool, operator: OperatorProcess | None
 ) -> None:
-    if operator is None:
-        pytest.skip("the operator runs in the cluster here; this test kills a local operator process")
+    assert operator is not None
     pool.add(4, cpu="8")
     names = [f"k{i}" for i in range(12)]
     for name in names:

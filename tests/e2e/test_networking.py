@@ -5,6 +5,7 @@ rendezvous (examples/etcd-cluster.yaml, examples/rank-rendezvous.yaml)."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -52,6 +53,12 @@ def real_role(name: str, replicas: int) -> dict[str, Any]:
     return r
 
 
+def kubelet_config(api: client.ApiClient, node: str) -> dict[str, Any]:
+    """The node's kubelet configuration as the kubelet itself serves it (/configz)."""
+    raw = client.CoreV1Api(api).connect_get_node_proxy_with_path(node, "configz", _preload_content=False)
+    return dict(json.loads(raw.data)["kubeletconfig"])
+
+
 def resolve(namespace: str, pod: str, name: str) -> str | None:
     """The address busybox nslookup inside the pod gets for name (through the cluster DNS)."""
     out = exec_in(namespace, pod, "nslookup", name, check=False)
@@ -90,7 +97,10 @@ def test_members_resolve_each_other_and_know_their_identity(
     # Short names (<pod>.<group>) resolve through the search path the kubelet writes (busybox
     # nslookup itself ignores it; libc and Go resolvers, as programs use, apply it).
     conf = exec_in(namespace, "peers-w-1", "cat", "/etc/resolv.conf").splitlines()
-    assert "nameserver 10.244.0.1" in conf, conf
+    dns = kubelet_config(groups.core.api_client, real_node)["clusterDNS"]
+    assert [f"nameserver {ip}" for ip in dns] == [line for line in conf if line.startswith("nameserver")], (
+        conf
+    )
     search = next(line.split()[1:] for line in conf if line.startswith("search"))
     assert search[:3] == [f"{namespace}.svc.{DOMAIN}", f"svc.{DOMAIN}", DOMAIN], conf
 
@@ -186,6 +196,7 @@ def recovered(groups: PodGroups, count_before: int) -> list[client.V1Pod] | None
     return again
 
 
+@pytest.mark.kind_pending
 def test_etcd_cluster_forms_by_name_and_a_killed_member_recovers_in_place(
     groups: PodGroups, namespace: str, real_node: str
 ) -> None:
@@ -238,6 +249,7 @@ def sessions(namespace: str, pods: list[client.V1Pod]) -> list[dict[str, str]] |
     return states if all(states) and len({s["session"] for s in states if s}) == 1 else None  # type: ignore[misc]
 
 
+@pytest.mark.kind_pending
 def test_rank_rendezvous_needs_every_rank_and_a_group_restart_makes_a_new_one(
     groups: PodGroups, namespace: str, real_node: str
 ) -> None:

@@ -6,37 +6,34 @@ from __future__ import annotations
 import os
 
 from tests.e2e.cluster import kubeconfig
-from tests.e2e.conftest import OperatorProcess
+from tests.operator_process import TEST_ENV, OperatorProcess
 from tests.reliability.harness import cluster_dir
 
 
 class ScopedOperator(OperatorProcess):
     def __init__(self, namespaces: list[str], kubeconfig_path: str | None = None) -> None:
-        super().__init__()
+        scope = [arg for ns in namespaces for arg in ("--namespace", ns)]
+        if os.environ.get("PGO_RELIABILITY_OPERATOR_VERBOSE"):
+            scope.append("--verbose")
+        super().__init__(
+            cluster_dir() / "logs/operator-reliability.log",
+            args=scope,
+            env=TEST_ENV,
+            kubeconfig=kubeconfig_path or kubeconfig(),
+        )
         self.namespaces = namespaces
-        self.kubeconfig_path = kubeconfig_path or kubeconfig()
-        self.log_path = cluster_dir() / "logs/operator-reliability.log"
         self.starts = 0
         self.kills = 0
         self.crashes: list[int] = []  # exit codes of exits nobody asked for
-
-    def args(self) -> list[str]:
-        scope = [arg for ns in self.namespaces for arg in ("--namespace", ns)]
-        if os.environ.get("PGO_RELIABILITY_OPERATOR_VERBOSE"):
-            scope.append("--verbose")
-        return scope
-
-    def process_env(self) -> dict[str, str]:
-        return {**super().process_env(), "KUBECONFIG": self.kubeconfig_path}
 
     def start(self) -> None:
         self._note_crash()
         super().start()
         self.starts += 1
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 20) -> None:
         """A graceful stop the test asked for: not a crash."""
-        super().stop()
+        super().stop(timeout)
         self.proc = None
 
     def kill(self) -> None:

@@ -12,12 +12,9 @@ held the lease (its own log). PGO_RELIABILITY_TRIALS trials (default 20).
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,10 +25,10 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
-from tests.e2e.cluster import eventually, kubeconfig
-from tests.e2e.conftest import OperatorProcess
+from tests.e2e.cluster import eventually
 from tests.e2e.nodes import NodePool
 from tests.e2e.podgroups import PodGroups, podgroup, role
+from tests.operator_process import TEST_ENV, OperatorProcess, free_port
 from tests.reliability.figures import Trial
 from tests.reliability.harness import cluster_dir
 from tests.reliability.invariants import Expected, converge, deleted_cleanly
@@ -44,64 +41,32 @@ GANGS_PER_TRIAL, MEMBERS = 2, 3
 ELECTION_LOGGERS = ("podgroup_operator.runtime.leader", "podgroup_operator.cli")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Candidate:
+class Candidate(OperatorProcess):
     """One replica: the operator with --leader-elect, scoped to the test's namespace."""
 
     def __init__(self, name: str, namespace: str) -> None:
         self.name = name  # POD_NAME: the lease identity's prefix, the events' reportingInstance
         self.namespace = namespace
         self.health_port = free_port()
-        self.log_path = cluster_dir() / f"logs/operator-ha-{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            cluster_dir() / f"logs/operator-ha-{name}.log",
+            args=[
+                *("--namespace", namespace, "--leader-elect", f"--leader-elect-lease-namespace={namespace}"),
+                f"--leader-elect-lease-name={LEASE}",
+                f"--leader-elect-lease-duration={LEASE_DURATION}",
+                f"--leader-elect-renew-deadline={RENEW_DEADLINE}",
+                f"--leader-elect-retry-period={RETRY_PERIOD}",
+                f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
+            ],
+            # text logs: read back by acted_before_leading
+            env={**TEST_ENV, "POD_NAME": name, "PGO_LOG_FORMAT": "text"},
+            metrics_port=0,
+        )
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        ns = self.namespace
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "podgroup_operator", "run", "--namespace", ns),
-                    *("--leader-elect", f"--leader-elect-lease-namespace={ns}"),
-                    f"--leader-elect-lease-name={LEASE}",
-                    f"--leader-elect-lease-duration={LEASE_DURATION}",
-                    f"--leader-elect-renew-deadline={RENEW_DEADLINE}",
-                    f"--leader-elect-retry-period={RETRY_PERIOD}",
-                    f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
-                ],
-                env={
-                    **os.environ,
-                    **OperatorProcess.env,
-                    "KUBECONFIG": kubeconfig(),
-                    "POD_NAME": self.name,
-                    "PGO_METRICS_PORT": "0",
-                    "PGO_LOG_FORMAT": "text",  # read back by acted_before_leading
-                },
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.log_path.write_bytes(b"")  # one log per candidate run
+        super().start()
 
     def acted_before_leading(self) -> list[str]:
         """Lines of operator work (Kopf, handlers, writes) logged before the lease was held."""
@@ -321,7 +286,7 @@ def test_graceful_stop_releases_the_lease_for_a_fast_handover(
             what="the follower's health endpoint",
         )
         first.stop()
-        assert first.proc is not None and first.proc.returncode == 0
+        assert first.returncode() == 0
         stopped_at = time.time()
         # Released: a follower does not wait out the lease duration, it takes over on its retry.
         lease = leases.read_namespaced_lease(LEASE, ha_namespace)
@@ -363,7 +328,7 @@ def test_a_follower_stops_on_sigterm_without_taking_the_lease(
             what="the follower to wait",
         )
         follower.stop()  # SIGTERM
-        assert follower.proc is not None and follower.proc.returncode == 0
+        assert follower.returncode() == 0
         assert "stopped before leading" in follower.log_path.read_text(errors="replace")
         holder = leases.read_namespaced_lease(LEASE, ha_namespace).spec.holder_identity
         assert holder_name(holder or "") == "sigterm-1"

@@ -159,7 +159,7 @@ def test_operator_killed_during_resize(
             interval=0.2,
             what="the pod running",
         )
-        # The recommender needs ~2 samples over 10 s (see OperatorProcess.env), then resizes.
+        # The recommender needs ~2 samples over 10 s (TEST_ENV, tests/operator_process.py), then resizes.
         delay = random.uniform(0, 30)
         time.sleep(delay)
         before = by_group(groups, [name])[name]

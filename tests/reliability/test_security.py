@@ -16,7 +16,6 @@ import copy
 import os
 import re
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +25,9 @@ import pytest
 import yaml
 from kubernetes import client
 from tests.e2e.cluster import REPO, eventually, kubeconfig, kubectl, kubectl_path
-from tests.e2e.conftest import OperatorProcess
 from tests.e2e.nodes import NodePool
 from tests.e2e.podgroups import PodGroups, podgroup, role
+from tests.operator_process import TEST_ENV, OperatorProcess
 from tests.reliability.harness import cluster_dir
 
 SA = "podgroup-operator"
@@ -240,22 +239,21 @@ def test_operator_runs_as_its_account_and_logs_no_secret(
     log_path = cluster_dir() / f"logs/operator-security-{namespace}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     pool = NodePool(api, f"sec-{uuid.uuid4().hex[:6]}")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "podgroup_operator", "run", "--verbose", "--namespace", namespace),
-                *("--leader-elect", f"--leader-elect-lease-namespace={namespace}"),
-            ],
-            env={
-                **os.environ,
-                **OperatorProcess.env,
-                "KUBECONFIG": str(config_path),
-                "PGO_METRICS_PORT": "0",
-                "POD_NAME": "security",
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = OperatorProcess(
+        log_path,
+        args=[
+            "--verbose",
+            "--namespace",
+            namespace,
+            "--leader-elect",
+            f"--leader-elect-lease-namespace={namespace}",
+        ],
+        env={**TEST_ENV, "POD_NAME": "security"},
+        kubeconfig=str(config_path),
+        metrics_port=0,
+    )
+    log_path.unlink(missing_ok=True)
+    proc.start()
     try:
         pool.add(1)
         r = role("w", 2, cpu="10m", memory="16Mi")
@@ -281,10 +279,9 @@ def test_operator_runs_as_its_account_and_logs_no_secret(
             timeout=120,
             what="the group running",
         )
-        assert proc.poll() is None, f"the operator exited: {log_path}"
+        assert proc.alive(), f"the operator exited: {log_path}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.stop()
         pool.delete()
         kubectl("delete", "--ignore-not-found", "-f", "-", input=scoped, check=False)
     text = log_path.read_text(errors="replace")

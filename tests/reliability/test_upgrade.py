@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 from tests.e2e.cluster import REPO, versions
-from tests.e2e.conftest import OperatorProcess
 from tests.e2e.nodes import NodePool
 from tests.e2e.podgroups import PodGroups, podgroup, role
+from tests.operator_process import TEST_ENV, OperatorProcess
 from tests.reliability.harness import cluster_dir
 from tests.reliability.invariants import Expected, converge, deleted_cleanly
 
@@ -77,23 +77,16 @@ def previous_release() -> Path:
     return python
 
 
-class ReleaseOperator(OperatorProcess):
-    """One release's operator, scoped to the test's namespace."""
-
-    def __init__(self, python: str, namespace: str, label: str) -> None:
-        super().__init__()
-        self.python, self.namespace = python, namespace
-        self.log_path = cluster_dir() / f"logs/operator-upgrade-{label}.log"
-        self.instance = f"upgrade-{label}"
-
-    def args(self) -> list[str]:
-        return ["--namespace", self.namespace]
-
-    def process_env(self) -> dict[str, str]:
-        return {**super().process_env(), "POD_NAME": self.instance}  # its events' reportingInstance
-
-    def cwd(self) -> Path:
-        return cluster_dir()  # not the repository: nothing of the working tree on the path
+def release_operator(python: str, namespace: str, label: str) -> OperatorProcess:
+    """One release's operator, scoped to the test's namespace, run away from the working tree
+    (nothing of it on the path); POD_NAME is its events' reportingInstance."""
+    return OperatorProcess(
+        cluster_dir() / f"logs/operator-upgrade-{label}.log",
+        args=["--namespace", namespace],
+        env={**TEST_ENV, "POD_NAME": f"upgrade-{label}"},
+        python=python,
+        cwd=cluster_dir(),
+    )
 
 
 @pytest.fixture
@@ -145,7 +138,7 @@ def test_groups_of_the_previous_release_keep_working_after_the_upgrade(
     names = [f"old-{i}" for i in range(3)]
     wanted = [Expected(n, [f"{n}-w-{k}" for k in range(MEMBERS)]) for n in names]
 
-    old = ReleaseOperator(str(python), upgrade_namespace, PREVIOUS)
+    old = release_operator(str(python), upgrade_namespace, PREVIOUS)
     old.start()
     try:
         for name in names:
@@ -155,15 +148,17 @@ def test_groups_of_the_previous_release_keep_working_after_the_upgrade(
         # Admitted by the previous release itself, not by another operator sharing the cluster.
         for name in names:
             reporters = {e.reporting_instance for e in groups.events(name) if e.reason == "Admitted"}
-            assert reporters == {old.instance}, f"{name} admitted by {reporters}: another operator acts here"
+            assert reporters == {old.env["POD_NAME"]}, (
+                f"{name} admitted by {reporters}: another operator acts here"
+            )
     finally:
         old.stop()
-    assert old.proc is not None and old.proc.returncode == 0, f"{PREVIOUS} did not stop cleanly"
+    assert old.returncode() == 0, f"{PREVIOUS} did not stop cleanly"
     before = {n: carried(groups.get(n)["status"]) for n in names}
     for want in wanted:
         want.kept = {p.metadata.name: p for p in groups.pods(want.name)}
 
-    new = ReleaseOperator(sys.executable, upgrade_namespace, "current")
+    new = release_operator(sys.executable, upgrade_namespace, "current")
     new.start()
     try:
         took_over, violations = converge(groups, wanted, 120)

@@ -118,14 +118,6 @@ CASES = [
         {},
         "myorg/app:pgo-1@" + D,
     ),
-    (
-        "digest keeps the spec's repository, not the imageID's",
-        "mirror.example.com/app:1",
-        "mirror.example.com/app:1",
-        "registry.example.com/app@" + D,
-        {},
-        "mirror.example.com/app:pgo-1@" + D,
-    ),
     ("short name with tag", "busybox:1.36", "busybox:1.36", D, {}, "docker.io/library/busybox:1.36"),
     ("short name, no tag", "busybox", "busybox", "", {}, "docker.io/library/busybox:latest"),
     ("user image", "myorg/app:2", "myorg/app:2", "", {}, "docker.io/myorg/app:2"),
@@ -169,6 +161,41 @@ def test_alternate_image(
     current: str, template: str, image_id: str, annotations: dict[str, str], expected: str | None
 ) -> None:
     assert alternate_image("main", current, template, image_id, annotations) == expected
+
+
+@pytest.mark.parametrize(
+    ("current", "image_id", "pull_policy", "expected"),
+    [
+        # Always pulls anyway: from the spec's registry, with the user's pull secrets.
+        (
+            "mirror.example.com/app:1",
+            "registry.example.com/app@" + D,
+            "Always",
+            "mirror.example.com/app:pgo-1@",
+        ),
+        # Otherwise the runtime's own record: a digest under the spec's name may be no image it has.
+        (
+            "mirror.example.com/app:1",
+            "registry.example.com/app@" + D,
+            "IfNotPresent",
+            "registry.example.com/app:pgo-1@",
+        ),
+        # kind load / ctr import --digests records the image as import-<date>@<digest>.
+        (
+            "registry.local/tools:1.0",
+            "docker.io/library/import-2026-12-02@" + D,
+            "Never",
+            "docker.io/library/import-2026-12-02:pgo-1@",
+        ),
+        # The same repository spelled short in the spec: the spec's spelling stays.
+        ("busybox:1.36", "docker.io/library/busybox@" + D, "Never", "busybox:pgo-1@"),
+    ],
+)
+def test_the_digest_reference_names_a_repository_the_runtime_resolves(
+    current: str, image_id: str, pull_policy: str, expected: str
+) -> None:
+    alt = alternate_image("main", current, current, image_id, {}, pull_policy=pull_policy)
+    assert alt == expected + D
 
 
 @pytest.mark.parametrize(("template", "image_id"), [("busybox:1.36", ""), ("myorg/app", "")])

@@ -45,6 +45,27 @@ def _repository(ref: str) -> str:
     return _split(repo)[0] if "@" in ref else repo
 
 
+def _normalized(repo: str) -> str:
+    """docker.io/library/busybox for busybox: the name the runtime records."""
+    if _domain(repo) is not None:
+        return repo
+    return f"{DOCKER_HUB}/{repo if '/' in repo else f'library/{repo}'}"
+
+
+def _digest_repository(current: str, image_id: str, pull_policy: str) -> str:
+    """The repository of the fresh digest reference. The spec's, where it names the image the
+    runtime reports, or where the kubelet pulls anyway (Always: from the user's registry, with
+    the user's pull secrets). Otherwise the runtime's own: an image loaded into the node (kind
+    load, ctr import --digests) is recorded as docker.io/library/import-<date>@sha256:..., and
+    <spec repository>@<digest> is no image the runtime has: under pull policy Never the
+    restarted container could never start again, under IfNotPresent it would wait on a pull
+    from a registry that, for a loaded image, may not exist."""
+    spec_repo, runtime_repo = _repository(current), image_id.split("@", 1)[0]
+    if pull_policy == "Always" or _normalized(spec_repo) == _normalized(runtime_repo):
+        return spec_repo
+    return runtime_repo
+
+
 def alternate_image(
     container: str,
     current: str,
@@ -52,6 +73,7 @@ def alternate_image(
     image_id: str,
     annotations: Mapping[str, str],
     restart_count: int = 0,
+    pull_policy: str = "IfNotPresent",
 ) -> str | None:
     """The reference to switch to, or None when no second reference to the same image is known.
 
@@ -69,7 +91,8 @@ def alternate_image(
     meet the kubelet's backoff.
     """
     if "@sha256:" in image_id:
-        return f"{_repository(current)}:pgo-{restart_count + 1}@{image_id.split('@', 1)[1]}"
+        repository = _digest_repository(current, image_id, pull_policy)
+        return f"{repository}:pgo-{restart_count + 1}@{image_id.split('@', 1)[1]}"
     if current != template_image:
         return template_image
     alias = annotations.get(f"{RESTART_IMAGE_ANNOTATION_PREFIX}{container}")

@@ -47,6 +47,7 @@ class ObservedContainer:
     name: str
     image: str  # as the pod spec names it now
     image_id: str  # what the runtime resolved it to
+    pull_policy: str  # imagePullPolicy, as the API server defaulted it
     restart_count: int
     ready: bool
     running: bool
@@ -144,6 +145,7 @@ def _containers(spec: Mapping[str, Any], status: Mapping[str, Any]) -> tuple[Obs
                 name=c.get("name", ""),
                 image=c.get("image", ""),
                 image_id=cs.get("imageID") or "",
+                pull_policy=c.get("imagePullPolicy") or "IfNotPresent",
                 restart_count=int(cs.get("restartCount") or 0),
                 ready=bool(cs.get("ready")),
                 running=bool((cs.get("state") or {}).get("running")),

@@ -88,7 +88,13 @@ def restart_in_place(
     images, new_handled = {}, dict(pod.handled) | dict(handled)
     for c in pod.containers:
         alt = alternate_image(
-            c.name, c.image, spec_images.get(c.name, c.image), c.image_id, annotations, c.restart_count
+            c.name,
+            c.image,
+            spec_images.get(c.name, c.image),
+            c.image_id,
+            annotations,
+            c.restart_count,
+            pull_policy=c.pull_policy,
         )
         if alt is None:
             return NotRestartable(
