@@ -173,20 +173,6 @@ def test_alternate_image(
             "Always",
             "mirror.example.com/app:pgo-1@",
         ),
-        # Otherwise the runtime's own record: a digest under the spec's name may be no image it has.
-        (
-            "mirror.example.com/app:1",
-            "registry.example.com/app@" + D,
-            "IfNotPresent",
-            "registry.example.com/app:pgo-1@",
-        ),
-        # kind load / ctr import --digests records the image as import-<date>@<digest>.
-        (
-            "registry.local/tools:1.0",
-            "docker.io/library/import-2026-12-02@" + D,
-            "Never",
-            "docker.io/library/import-2026-12-02:pgo-1@",
-        ),
         # The same repository spelled short in the spec: the spec's spelling stays.
         ("busybox:1.36", "docker.io/library/busybox@" + D, "Never", "busybox:pgo-1@"),
     ],
@@ -196,6 +182,30 @@ def test_the_digest_reference_names_a_repository_the_runtime_resolves(
 ) -> None:
     alt = alternate_image("main", current, current, image_id, {}, pull_policy=pull_policy)
     assert alt == expected + D
+
+
+@pytest.mark.parametrize(
+    ("current", "image_id", "annotations", "expected"),
+    [
+        # kind load / ctr import --digests: import-<date>@<digest>, which the node resolves under
+        # no spelling; the annotation's alias is used instead.
+        (
+            "registry.local/tools:1.0",
+            "docker.io/library/import-2026-12-02@" + D,
+            {"podgroup.dev/restart-image.main": "registry.local/tools:1.0-alt"},
+            "registry.local/tools:1.0-alt",
+        ),
+        # A short Docker Hub name loaded the same way: its fully qualified spelling.
+        ("app:dev", "docker.io/library/import-2026-12-02@" + D, {}, "docker.io/library/app:dev"),
+        # No second reference known: nothing to switch to (never an unresolvable digest).
+        ("mirror.example.com/app:1", "registry.example.com/app@" + D, {}, None),
+    ],
+)
+def test_a_digest_under_another_repository_is_never_switched_to(
+    current: str, image_id: str, annotations: dict[str, str], expected: str | None
+) -> None:
+    alt = alternate_image("main", current, current, image_id, annotations, pull_policy="IfNotPresent")
+    assert alt == expected
 
 
 @pytest.mark.parametrize(("template", "image_id"), [("busybox:1.36", ""), ("myorg/app", "")])

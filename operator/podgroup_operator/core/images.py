@@ -52,18 +52,18 @@ def _normalized(repo: str) -> str:
     return f"{DOCKER_HUB}/{repo if '/' in repo else f'library/{repo}'}"
 
 
-def _digest_repository(current: str, image_id: str, pull_policy: str) -> str:
-    """The repository of the fresh digest reference. The spec's, where it names the image the
-    runtime reports, or where the kubelet pulls anyway (Always: from the user's registry, with
-    the user's pull secrets). Otherwise the runtime's own: an image loaded into the node (kind
-    load, ctr import --digests) is recorded as docker.io/library/import-<date>@sha256:..., and
-    <spec repository>@<digest> is no image the runtime has: under pull policy Never the
-    restarted container could never start again, under IfNotPresent it would wait on a pull
-    from a registry that, for a loaded image, may not exist."""
+def _resolvable_digest_repository(current: str, image_id: str, pull_policy: str) -> str | None:
+    """The repository under which <repository>@<digest> names an image the node has, or None.
+    The spec's, where the runtime reports the digest under it (the runtime pulled it by that
+    name), or where the kubelet pulls anyway (Always: from the user's registry, with the user's
+    pull secrets). A digest under another repository is no reference the node resolves: `kind
+    load` (ctr import --digests) stores import-<date>@sha256:..., which the runtime reports as
+    docker.io/library/import-<date>@sha256:... and resolves under neither spelling, nor under
+    the spec's repository (measured on kind at 1.35.4: ErrImageNeverPull for all three)."""
     spec_repo, runtime_repo = _repository(current), image_id.split("@", 1)[0]
     if pull_policy == "Always" or _normalized(spec_repo) == _normalized(runtime_repo):
         return spec_repo
-    return runtime_repo
+    return None
 
 
 def alternate_image(
@@ -78,7 +78,8 @@ def alternate_image(
     """The reference to switch to, or None when no second reference to the same image is known.
 
     In order:
-    - where the runtime reports a repository digest (any pulled image), a reference that has
+    - where the runtime reports a digest the node resolves (an image pulled by the spec's
+      name, or pull policy Always), a reference that has
       never been used in this pod: repository:pgo-<n>@sha256:..., n the container's next
       restart count. The digest decides what runs; the tag only makes the reference new, which
       matters because the kubelet keys its crash-loop backoff by the image reference, and a
@@ -90,8 +91,9 @@ def alternate_image(
     The last three alternate between two references, so repeated restarts within ten minutes
     meet the kubelet's backoff.
     """
-    if "@sha256:" in image_id:
-        repository = _digest_repository(current, image_id, pull_policy)
+    digested = "@sha256:" in image_id
+    repository = _resolvable_digest_repository(current, image_id, pull_policy) if digested else None
+    if repository is not None:
         return f"{repository}:pgo-{restart_count + 1}@{image_id.split('@', 1)[1]}"
     if current != template_image:
         return template_image

@@ -100,7 +100,8 @@ def restart_in_place(
             return NotRestartable(
                 pod.name,
                 f"no second reference to the image of container {c.name} is known (the runtime "
-                "reports no digest); name one in the podgroup.dev/restart-image.<container> annotation",
+                "reports no digest under the spec's repository, as for images put in with `kind load`); "
+                "name one in the podgroup.dev/restart-image.<container> annotation",
             )
         images[c.name] = alt
         key = f"c/{c.name}"
