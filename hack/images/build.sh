@@ -3,8 +3,9 @@
 # busybox-static (no docker, no registry: nothing can be pulled on these machines):
 #   registry.local/pause:3.10   the pod sandbox ("pause") image named in containerd's sandbox_image
 #   registry.local/tools:1.0    busybox with every applet linked in /bin; entrypoint sh
-#                               (tools:1.0-alt names the very same manifest digest, so a pod can
-#                               switch image reference to an identical image)
+# Each image also has a second tag, <ref>-alt, naming the very same manifest digest, so a pod can
+# switch image reference to an identical image (the in-place restart on kind, where `kind load`
+# leaves no digest the node resolves: tests/e2e/realnode.py name_restart_images).
 #   registry.local/etcd:$ETCD_VERSION  tools + the harness's static etcd at /usr/local/bin/etcd
 #                               (the path of the upstream etcd image)
 #   registry.local/rendezvous:1.0  tools + /usr/local/bin/rendezvous, built here from
@@ -55,7 +56,7 @@ image tools --ref registry.local/tools:1.0 --ref registry.local/tools:1.0-alt \
 # Programs for the real node's e2e tests of networking (tests/e2e/test_networking.py).
 etcd=$cache/bin/etcd-$ETCD_VERSION
 [[ -x $etcd ]] || { echo "images/build.sh: $etcd is missing: run hack/build-binaries.sh etcd" >&2; exit 1; }
-INPUTS=$etcd image etcd --ref "registry.local/etcd:$ETCD_VERSION" \
+INPUTS=$etcd image etcd --ref "registry.local/etcd:$ETCD_VERSION" --ref "registry.local/etcd:$ETCD_VERSION-alt" \
   --entrypoint '["/usr/local/bin/etcd"]' --file "$etcd:/usr/local/bin/etcd"
 
 rendezvous=$out/rendezvous-bin
@@ -63,5 +64,5 @@ if [[ ! -x $rendezvous || $here/rendezvous/main.go -nt $rendezvous || $here/rend
   (cd "$here/rendezvous" && CGO_ENABLED=0 GOFLAGS= GOTOOLCHAIN=local go build -trimpath -ldflags "-s -w" -o "$rendezvous.tmp" .)
   mv "$rendezvous.tmp" "$rendezvous"
 fi
-INPUTS=$rendezvous image rendezvous --ref registry.local/rendezvous:1.0 \
+INPUTS=$rendezvous image rendezvous --ref registry.local/rendezvous:1.0 --ref registry.local/rendezvous:1.0-alt \
   --entrypoint '["/usr/local/bin/rendezvous"]' --file "$rendezvous:/usr/local/bin/rendezvous"

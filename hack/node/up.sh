@@ -16,9 +16,9 @@
 # Pods run on real-0 only if they tolerate its taint and select it:
 #   tolerations:  [{key: podgroup.dev/real-node, operator: Exists, effect: NoSchedule}]
 #   nodeSelector: {podgroup.dev/node-kind: real}
-# Images (never pulled): registry.local/tools:1.0 (and :1.0-alt, the same image),
-# registry.local/etcd:$ETCD_VERSION and registry.local/rendezvous:1.0 (hack/images/build.sh), with
-# imagePullPolicy IfNotPresent or Never.
+# Images (never pulled): registry.local/tools:1.0, registry.local/etcd:$ETCD_VERSION and
+# registry.local/rendezvous:1.0, each with an -alt tag naming the same image (hack/images/build.sh),
+# with imagePullPolicy IfNotPresent or Never.
 set -Eeuo pipefail
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
@@ -376,7 +376,7 @@ import_images() {
   # Pinned images are never removed by the kubelet's image GC (containerd >= 1.7 reports
   # the label; on 1.6 imageGCHighThresholdPercent=100 alone keeps them).
   local programs=(registry.local/tools:1.0 "registry.local/etcd:$ETCD_VERSION" registry.local/rendezvous:1.0)
-  for ref in "$PAUSE_IMAGE" registry.local/tools:1.0-alt "${programs[@]}"; do
+  for ref in "$PAUSE_IMAGE" "${programs[@]}" "${programs[@]/%/-alt}"; do
     ctr_ images label "$ref" io.cri-containerd.pinned=pinned >/dev/null
   done
   # A repository digest, as a pulled image has: the runtime then reports the image as

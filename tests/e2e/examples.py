@@ -14,7 +14,7 @@ from kubernetes import client
 
 from tests.e2e.cluster import REPO, eventually
 from tests.e2e.podgroups import PodGroups
-from tests.e2e.realnode import ON_REAL_NODE, TOOLS_IMAGE
+from tests.e2e.realnode import ON_REAL_NODE, TOOLS_IMAGE, name_restart_images
 
 EXAMPLES = REPO / "examples"
 
@@ -32,6 +32,7 @@ def on_real_node(body: dict[str, Any]) -> dict[str, Any]:
         for container in spec["containers"]:
             assert container["image"].startswith("busybox:"), "examples use busybox"
             container["image"], container["imagePullPolicy"] = TOOLS_IMAGE, "Never"
+        name_restart_images(role["template"])
     return body
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client
 
 from tests.e2e.cluster import kubectl, versions
-from tests.e2e.realnode import ON_REAL_NODE, container_cgroup
+from tests.e2e.realnode import ON_REAL_NODE, container_cgroup, name_restart_images
 
 ETCD_IMAGE = f"registry.local/etcd:{versions()['ETCD_VERSION']}"
 RENDEZVOUS_IMAGE = "registry.local/rendezvous:1.0"
@@ -35,6 +35,7 @@ def on_real_node(body: dict[str, Any]) -> dict[str, Any]:
         for container in spec["containers"]:
             container["image"] = LOCAL_IMAGES[container["image"]]
             container["imagePullPolicy"] = "Never"
+        name_restart_images(role["template"])
     return body
 
 

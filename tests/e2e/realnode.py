@@ -3,6 +3,7 @@ or the kind node in the kind stage (hack/kind/cluster-create.sh labels and taint
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,26 @@ ON_REAL_NODE: dict[str, Any] = {
     "nodeSelector": dict([REAL_NODE_LABEL]),
     "tolerations": [{"key": "podgroup.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}],
 }
+
+
+# Every image of hack/images/build.sh has a second tag, <ref>-alt, naming the same manifest.
+SECOND_TAG_SUFFIX = "-alt"
+RESTART_IMAGE_ANNOTATION_PREFIX = "podgroup.dev/restart-image."
+
+
+def name_restart_images(template: dict[str, Any]) -> dict[str, Any]:
+    """The template with each container's second tag named for the operator's image switch,
+    where the images went in with `kind load` (hack/kind-e2e.sh says so: the node resolves their
+    digest under no name, README "On kind"). The local stage names none: its real node reports
+    the digest under the spec's repository or the image ID, and those paths are tested there."""
+    if os.environ.get("PGO_E2E_IMAGES_KIND_LOADED") != "1":
+        return template
+    annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
+    for container in template["spec"]["containers"]:
+        annotations[RESTART_IMAGE_ANNOTATION_PREFIX + container["name"]] = (
+            container["image"] + SECOND_TAG_SUFFIX
+        )
+    return template
 
 
 def unavailable_reason() -> str | None:

@@ -20,7 +20,6 @@ def millicores(quantity: str) -> int:
     return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
 
 
-@pytest.mark.kind_pending
 def test_training_gang_restarts_in_place_after_a_crash(groups: PodGroups, real_node: str) -> None:
     run_training_gang(groups)
 

@@ -196,7 +196,6 @@ def recovered(groups: PodGroups, count_before: int) -> list[client.V1Pod] | None
     return again
 
 
-@pytest.mark.kind_pending
 def test_etcd_cluster_forms_by_name_and_a_killed_member_recovers_in_place(
     groups: PodGroups, namespace: str, real_node: str
 ) -> None:
@@ -249,7 +248,6 @@ def sessions(namespace: str, pods: list[client.V1Pod]) -> list[dict[str, str]] |
     return states if all(states) and len({s["session"] for s in states if s}) == 1 else None  # type: ignore[misc]
 
 
-@pytest.mark.kind_pending
 def test_rank_rendezvous_needs_every_rank_and_a_group_restart_makes_a_new_one(
     groups: PodGroups, namespace: str, real_node: str
 ) -> None:

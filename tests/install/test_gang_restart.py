@@ -3,7 +3,6 @@ whole group restarted in place), and its /metrics counts what it did."""
 
 from __future__ import annotations
 
-import pytest
 from kubernetes import client
 
 from tests.e2e.cluster import eventually
@@ -21,7 +20,6 @@ def group_restarts(pod: client.V1Pod) -> float:
     )
 
 
-@pytest.mark.kind_pending
 def test_training_gang_restarts_in_place_under_the_deployed_operator(
     api: client.ApiClient, namespace: str, real_node: str, active_pod: client.V1Pod
 ) -> None:
