@@ -53,13 +53,16 @@ def _normalized(repo: str) -> str:
 
 
 def _resolvable_digest_repository(current: str, image_id: str, pull_policy: str) -> str | None:
-    """The repository under which <repository>@<digest> names an image the node has, or None.
-    The spec's, where the runtime reports the digest under it (the runtime pulled it by that
-    name), or where the kubelet pulls anyway (Always: from the user's registry, with the user's
-    pull secrets). A digest under another repository is no reference the node resolves: `kind
-    load` (ctr import --digests) stores import-<date>@sha256:..., which the runtime reports as
-    docker.io/library/import-<date>@sha256:... and resolves under neither spelling, nor under
-    the spec's repository (measured on kind at 1.35.4: ErrImageNeverPull for all three)."""
+    """The repository under which <repository>@<digest> names an image the node has, or None
+    (also where the runtime reports no digest). The spec's, where the runtime reports the
+    digest under it (the runtime pulled it by that name), or where the kubelet pulls anyway
+    (Always: from the user's registry, with the user's pull secrets). A digest under another
+    repository is no reference the node resolves: `kind load` (ctr import --digests) stores
+    import-<date>@sha256:..., which the runtime reports as docker.io/library/import-<date>@sha256:...
+    and resolves under neither spelling, nor under the spec's repository (measured on kind at
+    1.35.4: ErrImageNeverPull for all three)."""
+    if "@sha256:" not in image_id:
+        return None
     spec_repo, runtime_repo = _repository(current), image_id.split("@", 1)[0]
     if pull_policy == "Always" or _normalized(spec_repo) == _normalized(runtime_repo):
         return spec_repo
@@ -91,8 +94,7 @@ def alternate_image(
     The last three alternate between two references, so repeated restarts within ten minutes
     meet the kubelet's backoff.
     """
-    digested = "@sha256:" in image_id
-    repository = _resolvable_digest_repository(current, image_id, pull_policy) if digested else None
+    repository = _resolvable_digest_repository(current, image_id, pull_policy)
     if repository is not None:
         return f"{repository}:pgo-{restart_count + 1}@{image_id.split('@', 1)[1]}"
     if current != template_image:
