@@ -9,6 +9,9 @@
 #   FEATURE_GATES   feature gates for every component (default: what it takes, at this minor, for the
 #                   native in-place pod restart of KEP-5532 to be exercised, see default_feature_gates;
 #                   FEATURE_GATES= runs the cluster with the release defaults)
+#   RUNTIME_CONFIG  the API server's --runtime-config, for API versions off by default (e.g.
+#                   scheduling.k8s.io/v1beta1=true with FEATURE_GATES=GenericWorkload=true on 1.37:
+#                   docs/kubernetes-versions.md, "Workload and PodGroup")
 #   REAL_NODE=0     skip the real node
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -72,7 +75,7 @@ start kube-apiserver "$(bin kube-apiserver "$KUBE_VERSION")" \
   --proxy-client-key-file "$PKI_DIR/front-proxy-client.key" \
   --enable-aggregator-routing=true \
   --kubelet-preferred-address-types InternalIP,Hostname \
-  --profiling=false $gates
+  --profiling=false $gates ${RUNTIME_CONFIG:+--runtime-config=$RUNTIME_CONFIG}
 wait_for kube-apiserver 120 "$KUBECTL" get --raw /readyz
 
 start kube-controller-manager "$(bin kube-controller-manager "$KUBE_VERSION")" \
