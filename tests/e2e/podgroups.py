@@ -6,8 +6,9 @@ from typing import Any
 
 from kubernetes import client
 
+from tests.e2e.realnode import TOOLS_IMAGE
+
 GROUP, VERSION, PLURAL = "podgroup.dev", "v1alpha1", "podgroups"
-TOOLS_IMAGE = "registry.local/tools:1.0"
 
 
 def role(

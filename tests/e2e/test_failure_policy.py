@@ -16,6 +16,7 @@ from tests.e2e.conftest import e2e_operator
 from tests.e2e.nodes import NodePool
 from tests.e2e.podgroups import PodGroups, podgroup, role
 from tests.e2e.realnode import (
+    MEMORY_HOG,
     ON_REAL_NODE,
     RESTART_IMAGE_ANNOTATION_PREFIX,
     TOOLS_IMAGE,
@@ -135,10 +136,7 @@ def test_oom_rule_acts_and_an_exhausted_budget_fails_the_group(groups: PodGroups
         "escalation": {"after": 10, "windowSeconds": 600},
         "rules": [{"action": "RestartPodInPlace", "onReasons": ["OOMKilled"]}],
     }
-    hog = (
-        "sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1"  # dd is PID 1: its OOM ends the container
-    )
-    groups.create(podgroup("hog", real_role("w", 1, hog), failurePolicy=policy))
+    groups.create(podgroup("hog", real_role("w", 1, MEMORY_HOG), failurePolicy=policy))
 
     st = eventually(
         lambda: (s := status(groups, "hog")).get("phase") == "Failed" and s,

@@ -111,9 +111,9 @@ def _competing_gangs_trial(groups: PodGroups, pool: NodePool, trial: int) -> Non
 
     def one_whole() -> str | None:
         counts = {n: len(bound(groups.pods(n))) for n in names}
-        # Never a partial placement: each gang has all or none of its pods bound.
-        assert all(c in (0, 3) for c in counts.values()), f"trial {trial}: partial placement {counts}"
-        assert sum(counts.values()) <= 3, f"trial {trial}: both placed {counts}"
+        # kube-scheduler binds a released gang's pods one at a time, so a poll can see a gang on
+        # its way to whole; what must never be seen is both gangs holding nodes (the deadlock).
+        assert min(counts.values()) == 0, f"trial {trial}: both gangs hold nodes {counts}"
         return next((n for n, c in counts.items() if c == 3), None)
 
     first = eventually(one_whole, what=f"trial {trial}: one gang bound whole")

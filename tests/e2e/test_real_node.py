@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 
 from tests.e2e.cluster import eventually
-from tests.e2e.realnode import ON_REAL_NODE, TOOLS_IMAGE, container_cgroup
+from tests.e2e.realnode import MEMORY_HOG, ON_REAL_NODE, TOOLS_IMAGE, container_cgroup
 
 
 def pod(name: str, command: list[str] | None, resources: dict[str, Any], **spec: Any) -> dict[str, Any]:
@@ -60,9 +60,7 @@ def test_memory_hog_is_oom_killed(core: client.CoreV1Api, namespace: str) -> Non
     limits = {"limits": {"memory": "32Mi", "cpu": "200m"}}
     core.create_namespaced_pod(
         namespace,
-        pod(
-            "oom", ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"], limits, restartPolicy="Never"
-        ),
+        pod("oom", ["sh", "-c", MEMORY_HOG], limits, restartPolicy="Never"),
     )
     cs = eventually(
         lambda: (s := status_of(core, namespace, "oom")) and s.state.terminated and s,

@@ -9,7 +9,7 @@ from kubernetes import client
 
 from tests.e2e.cluster import eventually
 from tests.e2e.podgroups import PodGroups, podgroup
-from tests.e2e.realnode import ON_REAL_NODE, TOOLS_IMAGE, container_cgroup
+from tests.e2e.realnode import MEMORY_HOG, ON_REAL_NODE, TOOLS_IMAGE, container_cgroup
 
 
 def sized_role(script: str, requests: dict[str, str], limits: dict[str, str]) -> dict[str, Any]:
@@ -163,10 +163,7 @@ def test_request_no_node_can_satisfy_ends_capped_with_a_condition(groups: PodGro
 
 
 def test_oom_killed_container_comes_back_with_more_memory_in_place(groups: PodGroups) -> None:
-    oom_once = (
-        "if [ ! -f /data/oomed ]; then touch /data/oomed; exec dd if=/dev/zero of=/dev/null bs=64M "
-        "count=1; fi; exec sleep 3600"
-    )
+    oom_once = f"if [ ! -f /data/oomed ]; then touch /data/oomed; {MEMORY_HOG}; fi; exec sleep 3600"
     groups.create(
         podgroup(
             "oom",
