@@ -6,8 +6,9 @@ The status depends on what the API server made of the creates (a refusal is its 
 create counts before the watch shows it), so the plan holds the status as a pure function of
 those results, `status_after`, which the executor calls once the creates are done.
 
-Failure handling, resize and the group's Service run before the plan (they write, and their
-results are inputs here, in `EarlierSteps`); the gang rollback replaces the plan altogether.
+Failure handling and resize run before the plan (they write, and their results are inputs
+here, in `EarlierSteps`); the gang rollback replaces the plan altogether. The group's Service is
+part of the plan: the executor ensures it, and its answer is an input of `status_after`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from podgroup_operator.core.gang_state import carried_gang_record, next_timeout_
 from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.members import MemberPlan, plan_members
 from podgroup_operator.core.native_restart import restart_all_nodes
-from podgroup_operator.core.network import identity, stale_sizes
+from podgroup_operator.core.network import headless_service, identity, stale_sizes
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import NodeInfo
 from podgroup_operator.core.pods import member_pod
@@ -55,11 +56,14 @@ class Remembered:
     created: Mapping[str, datetime]  # members created, not yet in the pod index
     waiting: str | None  # the gang planner's word on why the gang waits
     last_status: dict[str, Any] | None  # the status last written
+    # The last look at the group's Service: None while there was none (or the Service was
+    # deleted since), else why it is not the group's own ("" when it is).
+    service_problem: str | None = None
 
 
 @dataclass(frozen=True)
 class EarlierSteps:
-    """What failure handling, resize and the Service step found before the plan."""
+    """What failure handling and resize found before the plan."""
 
     restarting: str | None = None  # a decided failure action waiting out its backoff
     failure_requeue: float | None = None
@@ -68,7 +72,6 @@ class EarlierSteps:
     resize_infeasible: str | None = None
     resize_requeue: float | None = None
     resize_events: tuple[Event, ...] = ()  # announced after the status that records them
-    service_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,21 @@ class ReconcilePlan:
     deletes: tuple[PodDelete, ...]
     patches: tuple[PodPatch, ...]  # the members that stay, after a scale: their new sizes
     requeue: float | None  # when to come back, unless a create is refused (then: retry)
+    # The group's headless Service to ensure (created if missing), or None: the group brings its
+    # own, or it was looked at before and nothing deleted it since.
+    service: dict[str, Any] | None = None
 
-    def status_after(self, created: int, create_error: str | None) -> StatusWrite:
-        """The status to write once `created` creates succeeded (`create_error`: the first refusal)."""
+    def status_after(
+        self, created: int, create_error: str | None, service_problem: str | None = None
+    ) -> StatusWrite:
+        """The status to write once `created` creates succeeded (`create_error`: the first
+        refusal) and, where the plan ensures the Service, that found `service_problem`."""
         s, earlier = self.snapshot, self.earlier
         previous = s.status
+        if self.service is None:
+            service_problem = self.remembered.service_problem or None
+        if not s.spec.network.headless_service:
+            service_problem = None
         status = compute_status(
             group=s.name,
             spec=s.spec,
@@ -138,7 +151,7 @@ class ReconcilePlan:
             resize=earlier.resize,
             resizing=earlier.resizing,
             resize_infeasible=earlier.resize_infeasible,
-            service_problem=earlier.service_problem,
+            service_problem=service_problem,
             now=s.now,
         )
         wire = status.to_dict()
@@ -224,4 +237,9 @@ def plan_reconcile(
         deletes=tuple(PodDelete(n, uids[n]) for n in members.delete),
         patches=patches,
         requeue=min((t for t in requeues if t is not None), default=None),
+        service=(
+            headless_service(s.name, s.uid, s.namespace)
+            if spec.network.headless_service and remembered.service_problem is None
+            else None
+        ),
     )

@@ -18,13 +18,6 @@ from podgroup_operator.core.resize.usage import RoleUsage, UsageSample
 GroupKey = tuple[str, str]  # (namespace, name)
 
 
-@dataclass(frozen=True)
-class ServiceCheck:
-    """What the last look at the group's Service found."""
-
-    problem: str | None  # why it is not the group's own, or None
-
-
 @dataclass
 class GroupMemory:
     uid: str
@@ -51,8 +44,10 @@ class GroupMemory:
     # was last checkpointed into status.resize.usage. Lost: resumed from the checkpoint.
     usage: dict[tuple[str, str | None], RoleUsage] = field(default_factory=dict)
     checkpointed: datetime | None = None
-    # Looked at again only when a Service of the group's name is deleted.
-    service: ServiceCheck | None = None
+    # The last look at the group's Service: why it is not the group's own ("" when it is), None
+    # before the first look. Looked at again only when a Service of the group's name is deleted.
+    # Lost: looked at again.
+    service_problem: str | None = None
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Carry out one ReconcilePlan (core/reconcile_plan.py) in its order: creates, deletes, size
-patches, then the status once, then the events that announce it."""
+"""Carry out one ReconcilePlan (core/reconcile_plan.py) in its order: the group's Service,
+creates, deletes, size patches, then the status once, then the events that announce it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ async def execute(ctx: OperatorContext, plan: ReconcilePlan) -> float | None:
     s = plan.snapshot
     group = GroupRef(s.namespace, s.name, s.uid)
     memory = ctx.memory.of((s.namespace, s.name), s.uid)
+    service_problem = None
+    if plan.service is not None:
+        service_problem = await ctx.writer.ensure_service(s.namespace, plan.service, s.uid)
+        memory.service_problem = service_problem or ""
     results = await asyncio.gather(*(ctx.writer.create_pod(s.namespace, c.body) for c in plan.creates))
     # The one step that needs the writes' results: what the API server created is remembered
     # (the index shows it later), and its refusals become the status message and a retry.
@@ -25,7 +29,7 @@ async def execute(ctx: OperatorContext, plan: ReconcilePlan) -> float | None:
     await asyncio.gather(*(ctx.writer.patch_pod(s.namespace, p.name, p.uid, p.patch) for p in plan.patches))
 
     accepted = sum(1 for err in results if err is None)
-    write = plan.status_after(accepted, refusals[0] if refusals else None)
+    write = plan.status_after(accepted, refusals[0] if refusals else None, service_problem)
     if write.patch is not None:
         await ctx.writer.patch_status(s.namespace, s.name, write.patch)
         memory.last_status = write.patch

@@ -1,5 +1,5 @@
 """Reconcile one PodGroup: observe (indexes) -> the steps that write before the plan (failures,
-resize, the Service) -> plan (core/reconcile_plan.py) -> execute it (handlers/plan_executor.py)."""
+resize) -> plan (core/reconcile_plan.py) -> execute it (handlers/plan_executor.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from podgroup_operator.core.reconcile_plan import EarlierSteps, Remembered, Sett
 from podgroup_operator.core.status import group_failed
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
 from podgroup_operator.handlers.failures import handle_failures
-from podgroup_operator.handlers.network import reconcile_service
 from podgroup_operator.handlers.plan_executor import execute
 from podgroup_operator.handlers.resize import ResizeOutcome, reconcile_resize
 from podgroup_operator.k8s.adapter import GroupRef
@@ -80,7 +79,6 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         if group_failed(previous)
         else await reconcile_resize(ctx, group, spec, previous, pods)
     )
-    service_problem = await reconcile_service(ctx, group, spec)
     snapshot = Snapshot(
         namespace=namespace,
         name=name,
@@ -92,7 +90,12 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         nodes=ctx.nodes,
         now=now,
     )
-    remembered = Remembered(created=memory.created, waiting=memory.waiting, last_status=memory.last_status)
+    remembered = Remembered(
+        created=memory.created,
+        waiting=memory.waiting,
+        last_status=memory.last_status,
+        service_problem=memory.service_problem,
+    )
     earlier = EarlierSteps(
         restarting=failures.waiting,
         failure_requeue=failures.requeue,
@@ -101,7 +104,6 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         resize_infeasible=resize.infeasible,
         resize_requeue=resize.requeue,
         resize_events=resize.events,
-        service_problem=service_problem,
     )
     settings = Settings(
         max_creates=ctx.config.max_creates_per_reconcile,

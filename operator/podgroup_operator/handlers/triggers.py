@@ -52,8 +52,8 @@ async def service_changed(namespace: str | None, name: str, type: str, memo: kop
     the group looks again and creates its own. Services are named as their groups."""
     key = (namespace or "", name)
     memory = memo.ctx.memory.known(key)
-    if type == "DELETED" and memory is not None and memory.service is not None:
-        memory.service = None
+    if type == "DELETED" and memory is not None and memory.service_problem is not None:
+        memory.service_problem = None
         memo.ctx.queue.add(key)
 
 
