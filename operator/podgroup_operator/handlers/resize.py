@@ -12,30 +12,33 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus, Role
+from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus
 from podgroup_operator.api.resize import ResizeMode, ResizeStatus, UsageCheckpoint
 from podgroup_operator.core.conditions import Event
-from podgroup_operator.core.members import desired_members
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import room_on_node
+from podgroup_operator.core.resize.group import (
+    MAX_MEMBER_CHECKPOINTS,
+    MAX_RECOMMENDATIONS,
+    MEMBER_CHECKPOINT_BUCKETS,
+    checkpoint_due,
+    kept_owners,
+    oom_kills,
+    sized_at_pod_level,
+    sized_names,
+    usage_owners,
+)
 from podgroup_operator.core.resize.outcome import ResizeOutcomes, resize_outcomes
 from podgroup_operator.core.resize.params import RecommenderParams
 from podgroup_operator.core.resize.patch import resize_patch
 from podgroup_operator.core.resize.plan import PlanSettings, PodResize, plan_role, pod_resize_state
 from podgroup_operator.core.resize.polling import next_poll_delay
 from podgroup_operator.core.resize.recommender import Recommendation, recommend, to_status
-from podgroup_operator.core.resize.units import MEMORY, POD_LEVEL
 from podgroup_operator.core.resize.usage import RoleUsage, pod_level_samples
 from podgroup_operator.handlers.context import OperatorContext
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import RESIZES
 
-CHECKPOINT_EVERY = timedelta(seconds=60)
-# Members sized one by one (uniform: false) get one checkpoint each, with coarser histograms;
-# past this many per group the rest are not checkpointed (the status must stay well under 1 MiB).
-MAX_MEMBER_CHECKPOINTS = 256
-MEMBER_CHECKPOINT_BUCKETS = 12
-MAX_RECOMMENDATIONS = 1000  # the status schema's bound
 logger = logging.getLogger(__name__)
 
 
@@ -66,14 +69,6 @@ def _room(ctx: OperatorContext, pod: ObservedPod) -> dict[str, Decimal] | None:
     if node is None:
         return None
     return room_on_node(node.allocatable, ctx.node_pods.get(pod.node_name, []), pod.requests)
-
-
-def _memory_limit(pod: ObservedPod, container: str) -> float | None:
-    for c in pod.resources.containers:
-        if c.name == container:
-            limit = c.limits.get(MEMORY)
-            return float(limit) if limit is not None else None
-    return None
 
 
 def _usage(
@@ -116,34 +111,19 @@ async def reconcile_resize(
     )
 
     recommendations, usage_checkpoints, decisions = [], [], []
+    learnt = ctx.memory.of((group.namespace, group.name), group.uid).usage
     for role in spec.roles:
         role_members = [p for p in members if p.role == role.name]
-        names = _container_names(role)
+        names = sized_names(role)
         role_samples = [s for s in samples if role_of.get(s.pod) == role.name]
-        if (role.template.get("spec") or {}).get("resources"):  # pod-level resources: sized too
-            names.append(POD_LEVEL)
+        if sized_at_pod_level(role):
             role_samples += pod_level_samples(role_samples)
-        # Uniform roles learn from all members together; otherwise each member on its own (a
-        # member being recreated keeps what was learnt about it: the name is the member's).
-        owners: list[str | None] = [None]
-        if not policy.uniform:
-            learnt = ctx.memory.of((group.namespace, group.name), group.uid).usage
-            known = {pod for (r, pod) in learnt if r == role.name}
-            known |= {pod for (r, pod) in checkpoints if r == role.name}
-            desired = [m.name for m in desired_members(group.name, spec) if m.role == role.name]
-            owners = [n for n in desired if n in known or n in {p.name for p in role_members}]
         recs: dict[str | None, Recommendation] = {}
-        for owner in owners:
+        for owner in usage_owners(group.name, spec, role, {*learnt, *checkpoints}, role_members):
             usage = _usage(ctx, group, role.name, owner, checkpoints, params)
             usage.add_all(s for s in role_samples if owner in (None, s.pod))
-            for p in role_members:
-                if owner not in (None, p.name):
-                    continue
-                for c in p.containers:
-                    t = c.last_termination or c.termination
-                    if t and t.reason == "OOMKilled" and t.finished_at:
-                        # Memory at the kill: the limit, else (None) the last working set seen.
-                        usage.record_oom(p.name, c.name, t.finished_at, _memory_limit(p, c.name))
+            for kill in oom_kills(role_members, owner):
+                usage.record_oom(kill.pod, kill.container, kill.time, kill.memory_bytes)
             recs[owner] = recommend(usage, policy, now, containers=names, params=params)
             recommendations.append(to_status(role.name, recs[owner], pod=owner))
             if owner is None:
@@ -154,9 +134,7 @@ async def reconcile_resize(
         recommendation = recs[None] if policy.uniform else {k: v for k, v in recs.items() if k is not None}
         decisions += plan_role(states, recommendation, settings, now)
 
-    _forget_departed(
-        ctx, group, {(m.role, None if policy.uniform else m.name) for m in desired_members(group.name, spec)}
-    )
+    _forget_departed(ctx, group, kept_owners(group.name, spec))
     outcomes = await _apply(ctx, group, decisions, before)
     status = ResizeStatus(
         recommendations=recommendations[:MAX_RECOMMENDATIONS] or None,
@@ -183,10 +161,6 @@ def _forget_departed(ctx: OperatorContext, group: GroupRef, owners: set[tuple[st
         del learnt[owner]
 
 
-def _container_names(role: Role) -> list[str]:
-    return [c.get("name", "") for c in (role.template.get("spec") or {}).get("containers") or []]
-
-
 async def _apply(
     ctx: OperatorContext, group: GroupRef, decisions: list[PodResize], before: ResizeStatus | None
 ) -> ResizeOutcomes:
@@ -205,11 +179,10 @@ async def _apply(
 def _checkpoint(
     ctx: OperatorContext, group: GroupRef, fresh: list[UsageCheckpoint], before: ResizeStatus | None
 ) -> list[UsageCheckpoint] | None:
-    """The new checkpoint at most once a minute; the stored one in between (fewer status writes)."""
     memory = ctx.memory.of((group.namespace, group.name), group.uid)
     stored = before.usage if before else None
-    last = memory.checkpointed
-    if stored and last is not None and ctx.clock() - last < CHECKPOINT_EVERY:
+    now = ctx.clock()
+    if not checkpoint_due(bool(stored), memory.checkpointed, now):
         return stored
-    memory.checkpointed = ctx.clock()
+    memory.checkpointed = now
     return fresh or None
