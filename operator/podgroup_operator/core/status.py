@@ -244,7 +244,7 @@ def compute_status(
 def restart_in_progress(status: PodGroupStatus | None, pods: list[ObservedPod]) -> str | None:
     """Why the group counts as restarting: a restart action taken and members not back yet."""
     last = status.last_failure if status else None
-    if last is None or last.action in ("Ignore", "FailGroup"):
+    if last is None or last.action in (Action.IGNORE, Action.FAIL_GROUP):
         return None
     generation = (status.restart_generation if status else None) or 0
     behind = [p.name for p in pods if p.active and p.restart_generation < generation]
