@@ -15,7 +15,7 @@ from podgroup_operator.core.gang_state import (
     waiting_since,
 )
 from podgroup_operator.core.labels import ADMITTED_AT_ANNOTATION, RESTART_GENERATION_ANNOTATION
-from podgroup_operator.core.placement import room_on_node
+from podgroup_operator.core.placement import NodeInfo, member_room, room_on_node
 from podgroup_operator.core.status import restart_in_progress
 from tests.builders import PodBuilder
 
@@ -36,6 +36,14 @@ def test_room_on_node_gives_back_the_pods_own_requests() -> None:
         {"cpu": D(8), "memory": D(100)}, [{"cpu": D(2)}, {"cpu": D(3), "memory": D(10)}], {"cpu": D(2)}
     )
     assert room == {"cpu": D(5), "memory": D(90)}
+
+
+def test_member_room_reads_the_members_node_from_the_indexes() -> None:
+    node = NodeInfo(name="n1", labels={}, taints=(), allocatable={"cpu": D(8)}, unschedulable=False)
+    nodes, on_n1 = {"n1": [node]}, {"n1": [{"cpu": D(2)}, {"cpu": D(3)}]}
+    assert member_room("n1", {"cpu": D(2)}, nodes, on_n1) == {"cpu": D(5)}
+    assert member_room(None, {"cpu": D(2)}, nodes, on_n1) is None  # not scheduled
+    assert member_room("gone", {"cpu": D(2)}, nodes, on_n1) is None  # its node left the index
 
 
 def test_released_unbound_members_are_looked_at_just_after_their_timeout() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from podgroup_operator.api.failure_policy import Action
 from podgroup_operator.api.models import FailureRecord, PodGroupSpec, PodGroupStatus
@@ -14,6 +15,8 @@ from podgroup_operator.core.reconcile_plan import (
     Snapshot,
     plan_reconcile,
 )
+from podgroup_operator.core.resize.plan import Decision, PodResize, ResourcePatch
+from podgroup_operator.core.resize.step import ResizeStep
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 TEMPLATE = {"spec": {"containers": [{"name": "main", "image": "registry.local/tools:1.0"}]}}
@@ -48,18 +51,37 @@ def test_a_failed_group_plans_no_pod_writes() -> None:
     assert (plan.creates, plan.deletes, plan.patches) == ((), (), ())
 
 
+def resizing(pod: str = "train-worker-0") -> EarlierSteps:
+    grow = PodResize(pod, Decision.RESIZE, {"main": ResourcePatch({"cpu": Decimal(2)})}, message="cpu 1 -> 2")
+    return EarlierSteps(resize=ResizeStep(decisions=(grow,), recommendations=(), usage=None, last=None))
+
+
 def test_a_refusal_is_the_status_message_and_the_status_written_comes_before_resize_events() -> None:
-    resized = Event("Normal", "Resized", "pod train-worker-0: cpu 1 -> 2")
-    plan = plan_reconcile(snapshot(1), NOTHING_REMEMBERED, EarlierSteps(resize_events=(resized,)), SETTINGS)
-    write = plan.status_after(0, "pod train-worker-0: quota exceeded")
+    plan = plan_reconcile(snapshot(1), NOTHING_REMEMBERED, resizing(), SETTINGS)
+    assert plan.earlier.resize is not None
+    assert [pod for pod, _ in plan.earlier.resize.sends] == ["train-worker-0"]
+    refused = {"train-worker-0": None}
+    write = plan.status_after(0, "pod train-worker-0: quota exceeded", resize_refused=refused)
     assert write.patch is not None
     assert any("quota exceeded" in (c.get("message") or "") for c in write.patch["conditions"])
-    assert write.events[-1] == resized
+    assert write.events[-1] == Event("Normal", "ResizeApplied", "pod train-worker-0: cpu 1 -> 2")
+    assert write.patch["resize"]["lastResize"]["result"] == "Applied"
+
+
+def test_a_resize_the_api_server_refuses_is_recorded_as_an_error_with_its_message() -> None:
+    plan = plan_reconcile(snapshot(1), NOTHING_REMEMBERED, resizing(), SETTINGS)
+    write = plan.status_after(1, None, resize_refused={"train-worker-0": "pods/resize is forbidden"})
+    assert write.events[-1] == Event("Warning", "ResizeError", "pod train-worker-0: pods/resize is forbidden")
+    assert write.patch is not None and write.patch["resize"]["lastResize"]["result"] == "Error"
+    assert write.resize_results == ("Error",)
 
 
 def test_a_status_already_written_is_not_written_again_but_resize_events_still_go_out() -> None:
-    resized = Event("Normal", "Resized", "pod train-worker-0: cpu 1 -> 2")
-    first = plan_reconcile(snapshot(1), NOTHING_REMEMBERED, EarlierSteps(), SETTINGS).status_after(1, None)
+    first = plan_reconcile(snapshot(1), NOTHING_REMEMBERED, resizing(), SETTINGS).status_after(
+        1, None, resize_refused={"train-worker-0": None}
+    )
     remembered = Remembered(created={}, waiting=None, last_status=first.patch)
-    again = plan_reconcile(snapshot(1), remembered, EarlierSteps(resize_events=(resized,)), SETTINGS)
-    assert again.status_after(1, None) == type(first)(None, (resized,))
+    again = plan_reconcile(snapshot(1), remembered, resizing(), SETTINGS)
+    write = again.status_after(1, None, resize_refused={"train-worker-0": None})
+    assert write.patch is None
+    assert write.events == (Event("Normal", "ResizeApplied", "pod train-worker-0: cpu 1 -> 2"),)

@@ -158,3 +158,19 @@ def room_on_node(
     for r, q in own.items():
         room[r] = room.get(r, Decimal(0)) + q
     return room
+
+
+def member_room(
+    node_name: str | None,
+    own: Mapping[str, Decimal],
+    nodes: Mapping[str, Iterable[NodeInfo]],
+    node_pods: Mapping[str, Iterable[Mapping[str, Decimal]]],
+) -> dict[str, Decimal] | None:
+    """What a member's node can still give it, read from the node and node-pods indexes; None
+    while it has no node, or its node is not (or no longer) known."""
+    if node_name is None:
+        return None
+    node = next(iter(nodes.get(node_name) or ()), None)
+    if node is None:
+        return None
+    return room_on_node(node.allocatable, node_pods.get(node_name, ()), own)

@@ -6,9 +6,10 @@ The status depends on what the API server made of the creates (a refusal is its 
 create counts before the watch shows it), so the plan holds the status as a pure function of
 those results, `status_after`, which the executor calls once the creates are done.
 
-Failure handling and resize run before the plan (they write, and their results are inputs
-here, in `EarlierSteps`); the gang rollback replaces the plan altogether. The group's Service is
-part of the plan: the executor ensures it, and its answer is an input of `status_after`.
+Failure handling runs before the plan (its decision is recorded first, and what it found is an
+input here, in `EarlierSteps`); the gang rollback replaces the plan altogether. The group's
+Service and the in-place resizes are part of the plan: the executor ensures the one and sends
+the others, and their answers are inputs of `status_after`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from podgroup_operator.api.failure_policy import FailurePolicy
-from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus, ResizeStatus
+from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus
+from podgroup_operator.api.resize import ResizeResult
 from podgroup_operator.core.conditions import Event, transition_events
 from podgroup_operator.core.creation import creation_batch
 from podgroup_operator.core.gang_state import carried_gang_record, next_timeout_check
@@ -30,6 +32,7 @@ from podgroup_operator.core.network import headless_service, identity, stale_siz
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import NodeInfo
 from podgroup_operator.core.pods import member_pod
+from podgroup_operator.core.resize.step import ResizeStep
 from podgroup_operator.core.restart import recreate_group_key
 from podgroup_operator.core.status import compute_status, group_failed, restart_in_progress
 
@@ -63,15 +66,11 @@ class Remembered:
 
 @dataclass(frozen=True)
 class EarlierSteps:
-    """What failure handling and resize found before the plan."""
+    """What failure handling found before the plan, and the resizes it proposes."""
 
     restarting: str | None = None  # a decided failure action waiting out its backoff
     failure_requeue: float | None = None
-    resize: ResizeStatus | None = None
-    resizing: str | None = None
-    resize_infeasible: str | None = None
-    resize_requeue: float | None = None
-    resize_events: tuple[Event, ...] = ()  # announced after the status that records them
+    resize: ResizeStep | None = None  # None: the group is not resized (mode Off, or failed)
 
 
 @dataclass(frozen=True)
@@ -109,6 +108,7 @@ class PodPatch:
 class StatusWrite:
     patch: dict[str, Any] | None  # None: the status is already what it would write
     events: tuple[Event, ...]  # posted after the patch, in this order
+    resize_results: tuple[ResizeResult, ...] = ()  # to count: one per resize sent or first seen
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,20 @@ class ReconcilePlan:
     service: dict[str, Any] | None = None
 
     def status_after(
-        self, created: int, create_error: str | None, service_problem: str | None = None
+        self,
+        created: int,
+        create_error: str | None,
+        service_problem: str | None = None,
+        resize_refused: Mapping[str, str | None] | None = None,
     ) -> StatusWrite:
         """The status to write once `created` creates succeeded (`create_error`: the first
-        refusal) and, where the plan ensures the Service, that found `service_problem`."""
+        refusal), where the plan ensures the Service, that found `service_problem`, and the
+        resizes sent got their answers (`resize_refused`: per pod, the refusal or None)."""
         s, earlier = self.snapshot, self.earlier
+        resize, resized = (
+            earlier.resize.after(resize_refused or {}, s.now) if earlier.resize else (None, None)
+        )
+        resize_events = resized.events if resized else ()
         previous = s.status
         if self.service is None:
             service_problem = self.remembered.service_problem or None
@@ -148,18 +157,19 @@ class ReconcilePlan:
             gang=carried_gang_record(previous.gang if previous else None, list(s.pods)),
             waiting_message=self.remembered.waiting,
             restarting=earlier.restarting or restart_in_progress(previous, list(s.pods)),
-            resize=earlier.resize,
-            resizing=earlier.resizing,
-            resize_infeasible=earlier.resize_infeasible,
+            resize=resize,
+            resizing=resized.resizing if resized else None,
+            resize_infeasible=resized.infeasible if resized else None,
             service_problem=service_problem,
             now=s.now,
         )
+        results = resized.results if resized else ()
         wire = status.to_dict()
         if wire == (previous.to_dict() if previous else None) or wire == self.remembered.last_status:
-            return StatusWrite(None, earlier.resize_events)
+            return StatusWrite(None, resize_events, results)
         before = (previous.conditions if previous else None) or []
         announced = transition_events(before, status.conditions or [])
-        return StatusWrite(wire, (*announced, *earlier.resize_events))
+        return StatusWrite(wire, (*announced, *resize_events), results)
 
 
 def _restart_rules(
@@ -227,7 +237,8 @@ def plan_reconcile(
     )
     # More members to create: again at once, behind the groups already waiting (their turn).
     more = 0.0 if batch.more else None
-    requeues = (next_timeout_check(spec, pods, s.now), earlier.failure_requeue, earlier.resize_requeue, more)
+    resize_requeue = earlier.resize.requeue if earlier.resize else None
+    requeues = (next_timeout_check(spec, pods, s.now), earlier.failure_requeue, resize_requeue, more)
     return ReconcilePlan(
         snapshot=s,
         remembered=remembered,

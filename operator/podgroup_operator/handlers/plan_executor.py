@@ -1,5 +1,6 @@
 """Carry out one ReconcilePlan (core/reconcile_plan.py) in its order: the group's Service,
-creates, deletes, size patches, then the status once, then the events that announce it."""
+creates, deletes, size patches, in-place resizes, then the status once, then the events that
+announce it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 from podgroup_operator.core.reconcile_plan import ReconcilePlan
 from podgroup_operator.handlers.context import OperatorContext
 from podgroup_operator.k8s.adapter import GroupRef
+from podgroup_operator.metrics import RESIZES
 from podgroup_operator.runtime.workqueue import RetryLater
 
 
@@ -27,9 +29,16 @@ async def execute(ctx: OperatorContext, plan: ReconcilePlan) -> float | None:
     refusals = [f"pod {c.member}: {err}" for c, err in zip(plan.creates, results, strict=True) if err]
     await asyncio.gather(*(ctx.writer.delete_pod(s.namespace, d.name, d.uid) for d in plan.deletes))
     await asyncio.gather(*(ctx.writer.patch_pod(s.namespace, p.name, p.uid, p.patch) for p in plan.patches))
+    sends = plan.earlier.resize.sends if plan.earlier.resize else ()
+    answers = await asyncio.gather(
+        *(ctx.writer.resize_pod(s.namespace, pod, patch, s.now) for pod, patch in sends)
+    )
+    resize_refused = {pod: answer for (pod, _), answer in zip(sends, answers, strict=True)}
 
     accepted = sum(1 for err in results if err is None)
-    write = plan.status_after(accepted, refusals[0] if refusals else None, service_problem)
+    write = plan.status_after(accepted, refusals[0] if refusals else None, service_problem, resize_refused)
+    for result in write.resize_results:
+        RESIZES.labels(result).inc()
     if write.patch is not None:
         await ctx.writer.patch_status(s.namespace, s.name, write.patch)
         memory.last_status = write.patch

@@ -1,5 +1,6 @@
-"""Reconcile one PodGroup: observe (indexes) -> the steps that write before the plan (failures,
-resize) -> plan (core/reconcile_plan.py) -> execute it (handlers/plan_executor.py)."""
+"""Reconcile one PodGroup: observe (indexes) -> failure handling (its decision recorded first)
+and the resizes to propose -> plan (core/reconcile_plan.py) -> execute it
+(handlers/plan_executor.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from podgroup_operator.core.status import group_failed
 from podgroup_operator.handlers.context import GroupKey, OperatorContext
 from podgroup_operator.handlers.failures import handle_failures
 from podgroup_operator.handlers.plan_executor import execute
-from podgroup_operator.handlers.resize import ResizeOutcome, reconcile_resize
+from podgroup_operator.handlers.resize import reconcile_resize
 from podgroup_operator.k8s.adapter import GroupRef
 from podgroup_operator.metrics import GANG_ROLLBACKS
 
@@ -74,11 +75,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
 
     failures = await handle_failures(ctx, group, spec, previous, pods)
     previous = failures.record
-    resize = (
-        ResizeOutcome(None)
-        if group_failed(previous)
-        else await reconcile_resize(ctx, group, spec, previous, pods)
-    )
+    resize = None if group_failed(previous) else await reconcile_resize(ctx, group, spec, previous, pods)
     snapshot = Snapshot(
         namespace=namespace,
         name=name,
@@ -99,11 +96,7 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
     earlier = EarlierSteps(
         restarting=failures.waiting,
         failure_requeue=failures.requeue,
-        resize=resize.status,
-        resizing=resize.resizing,
-        resize_infeasible=resize.infeasible,
-        resize_requeue=resize.requeue,
-        resize_events=resize.events,
+        resize=resize,
     )
     settings = Settings(
         max_creates=ctx.config.max_creates_per_reconcile,

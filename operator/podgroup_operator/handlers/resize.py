@@ -1,5 +1,6 @@
-"""Automatic in-place resize of one PodGroup: usage (k8s.usage) -> recommendation
-(core.resize.recommender) -> plan (core.resize.plan) -> pods/resize (k8s.adapter).
+"""Automatic in-place resize of one PodGroup, the observing half: usage (k8s.usage) ->
+recommendation (core.resize.recommender) -> the resizes to send (core.resize.plan), returned as
+the plan's ResizeStep; handlers/plan_executor.py sends them (pods/resize) with the plan's writes.
 
 What the recommender has learnt lives in memory and is checkpointed in status.resize.usage at
 most once a minute, so a restarted operator goes on from the checkpoint, not from nothing."""
@@ -8,15 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
 from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus
 from podgroup_operator.api.resize import ResizeMode, ResizeStatus, UsageCheckpoint
-from podgroup_operator.core.conditions import Event
 from podgroup_operator.core.observed import ObservedPod
-from podgroup_operator.core.placement import room_on_node
+from podgroup_operator.core.placement import member_room
 from podgroup_operator.core.resize.group import (
     MAX_MEMBER_CHECKPOINTS,
     MAX_RECOMMENDATIONS,
@@ -28,28 +26,16 @@ from podgroup_operator.core.resize.group import (
     sized_names,
     usage_owners,
 )
-from podgroup_operator.core.resize.outcome import ResizeOutcomes, resize_outcomes
 from podgroup_operator.core.resize.params import RecommenderParams
-from podgroup_operator.core.resize.patch import resize_patch
-from podgroup_operator.core.resize.plan import PlanSettings, PodResize, plan_role, pod_resize_state
+from podgroup_operator.core.resize.plan import PlanSettings, plan_role, pod_resize_state
 from podgroup_operator.core.resize.polling import next_poll_delay
 from podgroup_operator.core.resize.recommender import Recommendation, recommend, to_status
+from podgroup_operator.core.resize.step import ResizeStep
 from podgroup_operator.core.resize.usage import RoleUsage, pod_level_samples
 from podgroup_operator.handlers.context import OperatorContext
 from podgroup_operator.k8s.adapter import GroupRef
-from podgroup_operator.metrics import RESIZES
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ResizeOutcome:
-    status: ResizeStatus | None
-    resizing: str | None = None  # why the group counts as resizing now
-    infeasible: str | None = None  # a resize the nodes cannot give
-    requeue: float | None = None
-    # The resizes made, announced once the status that records them is written.
-    events: tuple[Event, ...] = ()
 
 
 def _params(ctx: OperatorContext, spec: PodGroupSpec) -> RecommenderParams:
@@ -58,17 +44,6 @@ def _params(ctx: OperatorContext, spec: PodGroupSpec) -> RecommenderParams:
         min_samples=ctx.config.resize_min_samples,
         min_history=timedelta(seconds=ctx.config.resize_min_history_seconds),
     )
-
-
-def _room(ctx: OperatorContext, pod: ObservedPod) -> dict[str, Decimal] | None:
-    """What the member's node can still give it: allocatable minus the others' requests."""
-    if pod.node_name is None:
-        return None
-    store = ctx.nodes.get(pod.node_name)
-    node = next(iter(store), None) if store else None
-    if node is None:
-        return None
-    return room_on_node(node.allocatable, ctx.node_pods.get(pod.node_name, []), pod.requests)
 
 
 def _usage(
@@ -94,10 +69,11 @@ async def reconcile_resize(
     spec: PodGroupSpec,
     previous: PodGroupStatus | None,
     pods: Sequence[ObservedPod],
-) -> ResizeOutcome:
+) -> ResizeStep | None:
+    """None when the group is not resized (mode Off)."""
     policy = spec.resize
     if policy.mode == ResizeMode.OFF:
-        return ResizeOutcome(None)
+        return None
     now, params = ctx.clock(), _params(ctx, spec)
     before = previous.resize if previous else None
     checkpoints = {(cp.role, cp.pod): cp for cp in (before.usage if before and before.usage else [])}
@@ -130,17 +106,15 @@ async def reconcile_resize(
                 usage_checkpoints.append(usage.to_checkpoint(role.name))
             elif len(usage_checkpoints) < MAX_MEMBER_CHECKPOINTS:
                 usage_checkpoints.append(usage.to_checkpoint(role.name, owner, MEMBER_CHECKPOINT_BUCKETS))
-        states = [pod_resize_state(p, _room(ctx, p)) for p in role_members if p.scheduled]
+        states = [
+            pod_resize_state(p, member_room(p.node_name, p.requests, ctx.nodes, ctx.node_pods))
+            for p in role_members
+            if p.scheduled
+        ]
         recommendation = recs[None] if policy.uniform else {k: v for k, v in recs.items() if k is not None}
         decisions += plan_role(states, recommendation, settings, now)
 
     _forget_departed(ctx, group, kept_owners(group.name, spec))
-    outcomes = await _apply(ctx, group, decisions, before)
-    status = ResizeStatus(
-        recommendations=recommendations[:MAX_RECOMMENDATIONS] or None,
-        last_resize=outcomes.last,
-        usage=_checkpoint(ctx, group, usage_checkpoints, before),
-    )
     # Look again just after the next scrape is due, so a load change is seen within one scrape.
     beat = ctx.memory.scrape_beat
     beat.update(samples)
@@ -149,8 +123,12 @@ async def reconcile_resize(
         "PodGroup %s/%s: %d usage samples, the source's newest %s; again in %.1fs",
         group.namespace, group.name, len(samples), beat.newest, requeue,
     )  # fmt: skip
-    return ResizeOutcome(
-        status, outcomes.resizing, outcomes.infeasible, requeue=requeue, events=outcomes.events
+    return ResizeStep(
+        decisions=tuple(decisions),
+        recommendations=tuple(recommendations[:MAX_RECOMMENDATIONS]),
+        usage=_checkpoint(ctx, group, usage_checkpoints, before),
+        last=before.last_resize if before else None,
+        requeue=requeue,
     )
 
 
@@ -159,21 +137,6 @@ def _forget_departed(ctx: OperatorContext, group: GroupRef, owners: set[tuple[st
     learnt = ctx.memory.of((group.namespace, group.name), group.uid).usage
     for owner in [o for o in learnt if o not in owners]:
         del learnt[owner]
-
-
-async def _apply(
-    ctx: OperatorContext, group: GroupRef, decisions: list[PodResize], before: ResizeStatus | None
-) -> ResizeOutcomes:
-    now = ctx.clock()
-    refused = {
-        d.pod: await ctx.writer.resize_pod(group.namespace, d.pod, resize_patch(d), now)
-        for d in decisions
-        if d.apply
-    }
-    outcomes = resize_outcomes(decisions, refused, before.last_resize if before else None, now)
-    for result in outcomes.results:
-        RESIZES.labels(result).inc()
-    return outcomes
 
 
 def _checkpoint(
