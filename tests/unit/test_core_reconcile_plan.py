@@ -44,6 +44,14 @@ def test_members_remembered_as_created_are_not_planned_again() -> None:
     assert plan.pending == {"train-worker-0": NOW}
 
 
+def test_members_created_earlier_that_the_index_does_not_show_yet_count_as_created() -> None:
+    remembered = Remembered(created={"train-worker-0": NOW}, waiting=None, last_status=None)
+    write = plan_reconcile(snapshot(2), remembered, EarlierSteps(), SETTINGS).status_after(1, None)
+    assert write.patch is not None
+    created = next(c for c in write.patch["conditions"] if c["type"] == "PodsCreated")
+    assert (created["status"], created["message"]) == ("True", "2/2 member pods exist")
+
+
 def test_a_failed_group_plans_no_pod_writes() -> None:
     record = FailureRecord(pod="train-worker-0", reason="Error", key="k", action=Action.FAIL_GROUP, time=NOW)
     failed = PodGroupStatus(last_failure=record)

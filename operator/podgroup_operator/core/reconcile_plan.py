@@ -133,7 +133,7 @@ class ReconcilePlan:
         service_problem: str | None = None,
         resize_refused: Mapping[str, str | None] | None = None,
     ) -> StatusWrite:
-        """The status to write once `created` creates succeeded (`create_error`: the first
+        """The status to write once `created` creates of this plan succeeded (`create_error`: the first
         refusal), where the plan ensures the Service, that found `service_problem`, and the
         resizes sent got their answers (`resize_refused`: per pod, the refusal or None)."""
         s, earlier = self.snapshot, self.earlier
@@ -153,7 +153,9 @@ class ReconcilePlan:
             pods=s.pods,
             previous=previous,
             create_error=create_error,
-            created=created,
+            # Earlier creates the index does not show yet count as well: a watch that lags
+            # behind the operator's own creates must not flip PodsCreated to False and back.
+            created=created + len(self.pending),
             gang=carried_gang_record(previous.gang if previous else None, list(s.pods)),
             waiting_message=self.remembered.waiting,
             restarting=earlier.restarting or restart_in_progress(previous, list(s.pods)),
