@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus
 from podgroup_operator.api.resize import ResizeMode, ResizeStatus, UsageCheckpoint
@@ -33,6 +33,7 @@ from podgroup_operator.core.resize.recommender import Recommendation, recommend,
 from podgroup_operator.core.resize.step import ResizeStep
 from podgroup_operator.core.resize.usage import RoleUsage, pod_level_samples
 from podgroup_operator.handlers.context import OperatorContext
+from podgroup_operator.handlers.memory import GroupMemory
 from podgroup_operator.k8s.adapter import GroupRef
 
 logger = logging.getLogger(__name__)
@@ -47,14 +48,12 @@ def _params(ctx: OperatorContext, spec: PodGroupSpec) -> RecommenderParams:
 
 
 def _usage(
-    ctx: OperatorContext,
-    group: GroupRef,
+    memory: GroupMemory,
     role: str,
     pod: str | None,
     checkpoints: dict,
     params: RecommenderParams,
 ) -> RoleUsage:
-    memory = ctx.memory.of((group.namespace, group.name), group.uid)
     usage = memory.usage.get((role, pod))
     if usage is None:
         checkpoint = checkpoints.get((role, pod))
@@ -87,7 +86,8 @@ async def reconcile_resize(
     )
 
     recommendations, usage_checkpoints, decisions = [], [], []
-    learnt = ctx.memory.of((group.namespace, group.name), group.uid).usage
+    memory = ctx.memory.of((group.namespace, group.name), group.uid)
+    learnt = memory.usage
     for role in spec.roles:
         role_members = [p for p in members if p.role == role.name]
         names = sized_names(role)
@@ -96,7 +96,7 @@ async def reconcile_resize(
             role_samples += pod_level_samples(role_samples)
         recs: dict[str | None, Recommendation] = {}
         for owner in usage_owners(group.name, spec, role, {*learnt, *checkpoints}, role_members):
-            usage = _usage(ctx, group, role.name, owner, checkpoints, params)
+            usage = _usage(memory, role.name, owner, checkpoints, params)
             usage.add_all(s for s in role_samples if owner in (None, s.pod))
             for kill in oom_kills(role_members, owner):
                 usage.record_oom(kill.pod, kill.container, kill.time, kill.memory_bytes)
@@ -114,7 +114,9 @@ async def reconcile_resize(
         recommendation = recs[None] if policy.uniform else {k: v for k, v in recs.items() if k is not None}
         decisions += plan_role(states, recommendation, settings, now)
 
-    _forget_departed(ctx, group, kept_owners(group.name, spec))
+    kept = kept_owners(group.name, spec)
+    for gone in [o for o in learnt if o not in kept]:
+        del learnt[gone]  # members that are gone (or of the other sizing mode)
     # Look again just after the next scrape is due, so a load change is seen within one scrape.
     beat = ctx.memory.scrape_beat
     beat.update(samples)
@@ -126,25 +128,16 @@ async def reconcile_resize(
     return ResizeStep(
         decisions=tuple(decisions),
         recommendations=tuple(recommendations[:MAX_RECOMMENDATIONS]),
-        usage=_checkpoint(ctx, group, usage_checkpoints, before),
+        usage=_checkpoint(memory, usage_checkpoints, before, ctx.clock()),
         last=before.last_resize if before else None,
         requeue=requeue,
     )
 
 
-def _forget_departed(ctx: OperatorContext, group: GroupRef, owners: set[tuple[str, str | None]]) -> None:
-    """Drop in-memory usage of members that are gone (or of the other sizing mode)."""
-    learnt = ctx.memory.of((group.namespace, group.name), group.uid).usage
-    for owner in [o for o in learnt if o not in owners]:
-        del learnt[owner]
-
-
 def _checkpoint(
-    ctx: OperatorContext, group: GroupRef, fresh: list[UsageCheckpoint], before: ResizeStatus | None
+    memory: GroupMemory, fresh: list[UsageCheckpoint], before: ResizeStatus | None, now: datetime
 ) -> list[UsageCheckpoint] | None:
-    memory = ctx.memory.of((group.namespace, group.name), group.uid)
     stored = before.usage if before else None
-    now = ctx.clock()
     if not checkpoint_due(bool(stored), memory.checkpointed, now):
         return stored
     memory.checkpointed = now
