@@ -54,7 +54,7 @@ def crashed(name: str, finished: datetime, code: int = 3) -> ObservedPod:
 
 def test_the_earliest_failure_is_recorded_announced_and_acted_on() -> None:
     pods = [crashed("g-w-1", NOW - timedelta(seconds=5)), crashed("g-w-0", NOW - timedelta(seconds=9))]
-    step = plan_failures(spec(), None, pods, set(), NOW)
+    step = plan_failures(spec(), None, pods, set(), set(), NOW)
     assert step.act is not None and step.act.failure.pod == "g-w-0"
     assert step.act.action == Action.RESTART_POD_IN_PLACE
     assert step.act.record.restarts == 1 and step.status == step.act.record
@@ -67,9 +67,9 @@ def test_the_earliest_failure_is_recorded_announced_and_acted_on() -> None:
 
 def test_a_recorded_failure_is_completed_not_counted_again() -> None:
     pods = [crashed("g-w-0", NOW - timedelta(seconds=9))]
-    first = plan_failures(spec(), None, pods, set(), NOW)
+    first = plan_failures(spec(), None, pods, set(), set(), NOW)
     assert first.act is not None
-    again = plan_failures(spec(), first.act.record, pods, set(), NOW + timedelta(seconds=1))
+    again = plan_failures(spec(), first.act.record, pods, set(), set(), NOW + timedelta(seconds=1))
     assert again.act is not None and again.act.action == first.act.action
     assert again.act.record_patch is None and again.act.event is None
     assert again.act.record.restarts == 1
@@ -80,7 +80,9 @@ def test_a_backoff_waits_and_writes_nothing() -> None:
     earlier = PodGroupStatus.model_validate(
         {"restarts": 1, "actions": [{"action": "RestartPodInPlace", "time": "2026-01-02T03:04:04Z"}]}
     )
-    step = plan_failures(spec(backoff={"initialSeconds": 30, "maxSeconds": 60}), earlier, pods, set(), NOW)
+    step = plan_failures(
+        spec(backoff={"initialSeconds": 30, "maxSeconds": 60}), earlier, pods, set(), set(), NOW
+    )
     assert step.act is None and step.waiting is not None and "backing off" in step.waiting
     assert step.requeue is not None and 0 < step.requeue <= 60
     assert step.status == earlier
@@ -95,25 +97,31 @@ def test_a_failed_group_only_stops_its_members() -> None:
         "key": "k",
     }
     failed = PodGroupStatus.model_validate({"phase": "Failed", "lastFailure": last})
-    step = plan_failures(spec(), failed, [crashed("g-w-0", NOW)], set(), NOW)
+    step = plan_failures(spec(), failed, [crashed("g-w-0", NOW)], set(), set(), NOW)
     assert step.stop_members and step.act is None
+    [stop] = step.writes.patches
+    assert (stop.name, stop.patch["spec"]) == ("g-w-0", {"activeDeadlineSeconds": 1})
+    assert step.stopping == {stop.uid}
+    # Given its deadline by this process and not yet seen stopped: not written again.
+    again = plan_failures(spec(), failed, [crashed("g-w-0", NOW)], set(), step.stopping, NOW)
+    assert again.writes.patches == () and again.stopping == step.stopping
 
 
 def test_no_failure_converges() -> None:
     pod = PodBuilder("g-w-0").member("g", "w", 0).node("real-0").container().phase("Running").observed()
-    step = plan_failures(spec(), None, [pod], set(), NOW)
+    step = plan_failures(spec(), None, [pod], set(), set(), NOW)
     assert (step.stop_members, step.act, step.waiting) == (False, None, None)
 
 
 def test_a_member_on_a_lost_node_is_a_failure() -> None:
     pod = PodBuilder("g-w-0").member("g", "w", 0).node("gone").container().phase("Running").observed()
-    step = plan_failures(spec(), None, [pod], {"gone"}, NOW)
+    step = plan_failures(spec(), None, [pod], {"gone"}, set(), NOW)
     assert step.act is not None and step.act.failure.reason == "NodeLost"
 
 
 def test_the_own_record_is_carried_until_the_watch_shows_it() -> None:
     pods = [crashed("g-w-0", NOW - timedelta(seconds=9))]
-    act = plan_failures(spec(), None, pods, set(), NOW).act
+    act = plan_failures(spec(), None, pods, set(), set(), NOW).act
     assert act is not None
     observed = PodGroupStatus.model_validate({"phase": "Running"})
     merged, caught_up = with_own_record(observed, act.record)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from podgroup_operator.api.failure_policy import Action
 from podgroup_operator.api.models import FailureRecord, PodGroupSpec, PodGroupStatus
 from podgroup_operator.core.conditions import Event
+from podgroup_operator.core.failure_step import FailureAct, FailureStep
+from podgroup_operator.core.failures import Failure
 from podgroup_operator.core.reconcile_plan import (
     EarlierSteps,
     Remembered,
@@ -17,6 +20,8 @@ from podgroup_operator.core.reconcile_plan import (
 )
 from podgroup_operator.core.resize.plan import Decision, PodResize, ResourcePatch
 from podgroup_operator.core.resize.step import ResizeStep
+from podgroup_operator.core.writes import PodDelete, PodWrites
+from tests.builders import PodBuilder
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 TEMPLATE = {"spec": {"containers": [{"name": "main", "image": "registry.local/tools:1.0"}]}}
@@ -93,3 +98,24 @@ def test_a_status_already_written_is_not_written_again_but_resize_events_still_g
     write = again.status_after(1, None, resize_refused={"train-worker-0": None})
     assert write.patch is None
     assert write.events == (Event("Normal", "ResizeApplied", "pod train-worker-0: cpu 1 -> 2"),)
+
+
+def test_a_failure_action_is_recorded_first_and_its_writes_are_in_the_plan_once() -> None:
+    """A RecreatePod decided now: the plan records it (the patch, the event, what it counts), its
+    delete is among the plan's deletes, and a scale-down of the same member is not sent again."""
+    record = FailureRecord(
+        pod="train-worker-1", reason="Error", key="k", action=Action.RECREATE_POD, time=NOW
+    )
+    decided = PodGroupStatus(restarts=1, last_failure=record)
+    failure = Failure(pod="train-worker-1", pod_uid="uid-1", key="k", count=1, reason="Error")
+    act = FailureAct(
+        failure, Action.RECREATE_POD, decided, {"restarts": 1}, Event("Warning", "RecreatePod", "why")
+    )
+    step = FailureStep(decided, act=act, writes=PodWrites(deletes=(PodDelete("train-worker-1", "uid-1"),)))
+    member = PodBuilder("train-worker-1", "ns").member("train", "worker", 1).uid("uid-1").owner("uid-train")
+    s = replace(snapshot(1, decided), pods=(member.observed(),))
+    plan = plan_reconcile(s, NOTHING_REMEMBERED, EarlierSteps(failure=step), SETTINGS)
+    assert plan.record is not None and plan.record.patch == {"restarts": 1}
+    assert plan.record.counted == ("RecreatePod", "Error") and plan.record.failure == decided
+    assert [e.reason for e in plan.record.events] == ["RecreatePod"]
+    assert plan.deletes == (PodDelete("train-worker-1", "uid-1"),)

@@ -12,11 +12,11 @@ import pytest
 
 from podgroup_operator.api.failure_policy import Action
 from podgroup_operator.api.models import PodGroupStatus
+from podgroup_operator.core.failure_actions import APPLIERS
 from podgroup_operator.core.observed import observe_group, observe_pod
 from podgroup_operator.core.placement import NodeInfo
 from podgroup_operator.core.restart import to_recreate
 from podgroup_operator.core.timestamps import parse_timestamp
-from podgroup_operator.handlers.failure_actions import APPLIERS
 from podgroup_operator.handlers.reconcile import reconcile
 from tests.unit.handler_fakes import FakeWriter, context
 

@@ -1,25 +1,35 @@
 """What failure handling does in one reconcile, decided from the observed status and pods.
 
 detect (core.failures) -> choose the earliest failure -> decide (core.policy) -> the record to
-write before the action, and the event that announces it. A failure already recorded (the
-operator was interrupted between the record and the action) is completed, not decided or
-counted again. handlers/failures.py carries the step out.
+write before the action, the event that announces it, and the action's writes
+(core.failure_actions). A failure already recorded (the operator was interrupted between the
+record and the action) is completed, not decided or counted again. The step is part of the
+reconcile's plan (core/reconcile_plan.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from podgroup_operator.api.failure_policy import Action
 from podgroup_operator.api.models import ActionUse, FailureRecord, PodGroupSpec, PodGroupStatus
 from podgroup_operator.core.conditions import Event
+from podgroup_operator.core.failure_actions import (
+    Applied,
+    apply_action,
+    group_recreate,
+    group_restart,
+    stop_members,
+)
 from podgroup_operator.core.failures import Failure, detect_failures
 from podgroup_operator.core.observed import ObservedPod
+from podgroup_operator.core.placement import NodeInfo
 from podgroup_operator.core.policy import Decision, decide, watched_conditions
 from podgroup_operator.core.status import group_failed
+from podgroup_operator.core.writes import PodWrites
 
 HISTORY = 64  # actions kept in status for escalation and backoff
 # The status fields a failure decision writes (the model's names, and the wire's).
@@ -45,13 +55,20 @@ class FailureAct:
 class FailureStep:
     """One of: stop the members of a failed group (`stop_members`); wait out a backoff
     (`waiting`); act on a failure (`act`); else converge the members on the recorded group
-    restart or recreate."""
+    restart or recreate. `writes`: what that comes to on the members."""
 
     status: PodGroupStatus | None  # the status the rest of the reconcile goes on from
     stop_members: bool = False
     act: FailureAct | None = None
     waiting: str | None = None
     requeue: float | None = None
+    writes: PodWrites = field(default_factory=PodWrites)
+    stopping: frozenset[str] | None = None  # members given their stop deadline (None: unchanged)
+
+
+def lost_nodes(pods: Iterable[ObservedPod], nodes: Mapping[str, Iterable[NodeInfo]]) -> set[str]:
+    """The nodes members are bound to that the node index no longer has."""
+    return {p.node_name for p in pods if p.node_name is not None and not nodes.get(p.node_name)}
 
 
 def with_own_record(
@@ -102,26 +119,27 @@ def plan_failures(
     spec: PodGroupSpec,
     status: PodGroupStatus | None,
     pods: Sequence[ObservedPod],
-    lost_nodes: Collection[str],
+    lost: Collection[str],
+    stopping: Collection[str],
     now: datetime,
 ) -> FailureStep:
-    """`status` with this operator's own record (with_own_record); `lost_nodes`: the nodes
-    members are bound to that the node index no longer has."""
+    """`status` with this operator's own record (with_own_record); `lost`: lost_nodes;
+    `stopping`: the members this process gave their stop deadline, not yet seen stopped."""
     if group_failed(status):
-        return FailureStep(status, stop_members=True)
+        stop = stop_members(pods, stopping)
+        return FailureStep(status, stop_members=True, writes=stop.writes, stopping=stop.stopping)
     watched = watched_conditions(spec.failure_policy)
     failures = [
-        f
-        for p in pods
-        for f in detect_failures(p, node_lost=p.node_name in lost_nodes, watched_conditions=watched)
+        f for p in pods for f in detect_failures(p, node_lost=p.node_name in lost, watched_conditions=watched)
     ]
     if not failures:
-        return FailureStep(status)
+        converge = group_restart(spec, status, pods, now) + group_recreate(status, pods)
+        return FailureStep(status, writes=converge)
     failure = _earliest(failures)
     if status and status.last_failure and status.last_failure.key == failure.identity:
         # Decided before an interruption: complete the action, do not decide (or count) again.
         act = FailureAct(failure, Action(status.last_failure.action), status)
-        return FailureStep(status, act=act, requeue=0.5)
+        return _acting(spec, pods, act, stopping, now)
     decision = decide(
         spec.failure_policy,
         failure,
@@ -142,4 +160,11 @@ def plan_failures(
         record_patch={k: wire[k] for k in FAILURE_WIRE_FIELDS if k in wire},
         event=Event(kind, str(decision.action), decision.why),
     )
-    return FailureStep(record, act=act, requeue=0.5)
+    return _acting(spec, pods, act, stopping, now)
+
+
+def _acting(
+    spec: PodGroupSpec, pods: Sequence[ObservedPod], act: FailureAct, stopping: Collection[str], now: datetime
+) -> FailureStep:
+    applied: Applied = apply_action(spec, act.record, pods, act.failure, act.action, stopping, now)
+    return FailureStep(act.record, act=act, requeue=0.5, writes=applied.writes, stopping=applied.stopping)

@@ -1,15 +1,17 @@
-"""One reconcile's member work as one plan, decided from one observed snapshot.
+"""One reconcile as one plan, decided from one observed snapshot.
 
-The plan says which member pods to create, delete and patch, the status to write, the events
-that announce it and when to come back. handlers/plan_executor.py carries it out in that order.
-The status depends on what the API server made of the creates (a refusal is its message, a
-create counts before the watch shows it), so the plan holds the status as a pure function of
-those results, `status_after`, which the executor calls once the creates are done.
+The plan says, in the order handlers/plan_executor.py carries it out: the decision to record
+first (a failure decision, or a gang rollback), alone, so that an operator killed in between
+finds it decided and only completes it; then the group's Service, the member pods to create,
+delete and patch (the failure action's writes among them) and the in-place resizes to send;
+then the status, written once, the events that announce it, and when to come back. The status
+depends on what the API server made of the writes (a refusal is its message, a create counts
+before the watch shows it), so the plan holds it as a pure function of those results,
+`status_after`, which the executor calls once they are known.
 
-Failure handling runs before the plan (its decision is recorded first, and what it found is an
-input here, in `EarlierSteps`); the gang rollback replaces the plan altogether. The group's
-Service and the in-place resizes are part of the plan: the executor ensures the one and sends
-the others, and their answers are inputs of `status_after`.
+The failure step (core/failure_step.py) and the resizes (core/resize/step.py) are decided
+before the plan, from the same snapshot, and handed in as `EarlierSteps`: the resizes are read
+from usage the handler fetches, and go on from the status the failure decision leaves.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus
 from podgroup_operator.api.resize import ResizeResult
 from podgroup_operator.core.conditions import Event, transition_events
 from podgroup_operator.core.creation import creation_batch
-from podgroup_operator.core.gang_state import carried_gang_record, next_timeout_check
+from podgroup_operator.core.failure_step import FailureStep
+from podgroup_operator.core.gang_state import (
+    after_rollback,
+    carried_gang_record,
+    next_timeout_check,
+    timed_out_release,
+)
 from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.members import MemberPlan, plan_members
 from podgroup_operator.core.native_restart import restart_all_nodes
@@ -35,6 +43,7 @@ from podgroup_operator.core.pods import member_pod
 from podgroup_operator.core.resize.step import ResizeStep
 from podgroup_operator.core.restart import recreate_group_key
 from podgroup_operator.core.status import compute_status, group_failed, restart_in_progress
+from podgroup_operator.core.writes import PodCreate, PodDelete, PodPatch
 
 
 @dataclass(frozen=True)
@@ -66,10 +75,9 @@ class Remembered:
 
 @dataclass(frozen=True)
 class EarlierSteps:
-    """What failure handling found before the plan, and the resizes it proposes."""
+    """The failure step and the resizes, decided before the plan from the same snapshot."""
 
-    restarting: str | None = None  # a decided failure action waiting out its backoff
-    failure_requeue: float | None = None
+    failure: FailureStep | None = None  # None: nothing to do about failures
     resize: ResizeStep | None = None  # None: the group is not resized (mode Off, or failed)
 
 
@@ -83,25 +91,21 @@ class Settings:
     # The API server accepts the RestartAllContainers action (core/features.py); nodes must also
     # declare it. Unknown counts as no: a server without it refuses the whole pod.
     restart_all_api: bool = False
+    # The gang's backoff after a rollback: the first delay and its cap, in seconds.
+    gang_backoff: tuple[float, float] = (10.0, 300.0)
 
 
 @dataclass(frozen=True)
-class PodCreate:
-    member: str
-    body: dict[str, Any]
+class RecordWrite:
+    """A decision written to status on its own, before the writes that carry it out."""
 
-
-@dataclass(frozen=True)
-class PodDelete:
-    name: str
-    uid: str
-
-
-@dataclass(frozen=True)
-class PodPatch:
-    name: str
-    uid: str
     patch: dict[str, Any]
+    events: tuple[Event, ...]  # posted once it is written
+    # A failure decision: the status with it (remembered until the watch shows it), and the
+    # (action, reason) it counts in podgroup_restarts_total.
+    failure: PodGroupStatus | None = None
+    counted: tuple[str, str] | None = None
+    rollback: bool = False  # the gang's release timed out: the plan does nothing else
 
 
 @dataclass(frozen=True)
@@ -116,11 +120,13 @@ class ReconcilePlan:
     snapshot: Snapshot
     remembered: Remembered
     earlier: EarlierSteps
+    record: RecordWrite | None  # written first, alone
     creates: tuple[PodCreate, ...]
     # Members created and still not in the index; the executor adds the creates that succeed.
     pending: dict[str, datetime]
+    # Failure actions' deletes and patches (restarts, stops), scale-downs, new sizes after a scale.
     deletes: tuple[PodDelete, ...]
-    patches: tuple[PodPatch, ...]  # the members that stay, after a scale: their new sizes
+    patches: tuple[PodPatch, ...]
     requeue: float | None  # when to come back, unless a create is refused (then: retry)
     # The group's headless Service to ensure (created if missing), or None: the group brings its
     # own, or it was looked at before and nothing deleted it since.
@@ -137,10 +143,14 @@ class ReconcilePlan:
         refusal), where the plan ensures the Service, that found `service_problem`, and the
         resizes sent got their answers (`resize_refused`: per pod, the refusal or None)."""
         s, earlier = self.snapshot, self.earlier
+        if self.record is not None and self.record.rollback:
+            return StatusWrite(None, ())
+        failure = earlier.failure
+        action_events = failure.writes.events if failure else ()
         resize, resized = (
             earlier.resize.after(resize_refused or {}, s.now) if earlier.resize else (None, None)
         )
-        resize_events = resized.events if resized else ()
+        later_events = (*action_events, *(resized.events if resized else ()))
         previous = s.status
         if self.service is None:
             service_problem = self.remembered.service_problem or None
@@ -158,7 +168,7 @@ class ReconcilePlan:
             created=created + len(self.pending),
             gang=carried_gang_record(previous.gang if previous else None, list(s.pods)),
             waiting_message=self.remembered.waiting,
-            restarting=earlier.restarting or restart_in_progress(previous, list(s.pods)),
+            restarting=(failure.waiting if failure else None) or restart_in_progress(previous, list(s.pods)),
             resize=resize,
             resizing=resized.resizing if resized else None,
             resize_infeasible=resized.infeasible if resized else None,
@@ -168,10 +178,10 @@ class ReconcilePlan:
         results = resized.results if resized else ()
         wire = status.to_dict()
         if wire == (previous.to_dict() if previous else None) or wire == self.remembered.last_status:
-            return StatusWrite(None, resize_events, results)
+            return StatusWrite(None, later_events, results)
         before = (previous.conditions if previous else None) or []
         announced = transition_events(before, status.conditions or [])
-        return StatusWrite(wire, (*announced, *resize_events), results)
+        return StatusWrite(wire, (*announced, *later_events), results)
 
 
 def _restart_rules(
@@ -188,11 +198,58 @@ def _restart_rules(
     return {"native_policy": policy, "restart_all": restart_all}
 
 
+def _rollback(
+    snapshot: Snapshot, remembered: Remembered, stuck: ObservedPod, settings: Settings
+) -> ReconcilePlan:
+    """Release the capacity a partial placement holds: delete every member (they come back
+    gated) and back off. The record is written first, so a crash in between only repeats it."""
+    s = snapshot
+    record = after_rollback(s.status.gang if s.status else None, s.now, *settings.gang_backoff)
+    delay = (record.next_attempt_time - s.now).total_seconds() if record.next_attempt_time else 0
+    timeout = s.spec.gang.schedule_timeout_seconds
+    message = (
+        f"pod {stuck.name} was not bound within {timeout}s of its release (planned node "
+        f"{stuck.planned_node}); rolled back the gang, next attempt in {delay:.0f}s"
+    )
+    return ReconcilePlan(
+        snapshot=s,
+        remembered=remembered,
+        earlier=EarlierSteps(),
+        record=RecordWrite(
+            {"gang": record.to_dict()}, (Event("Warning", "ScheduleTimeout", message),), rollback=True
+        ),
+        creates=(),
+        pending={},
+        deletes=tuple(PodDelete(p.name, p.uid) for p in s.pods if p.active),
+        patches=(),
+        requeue=delay,
+    )
+
+
+def _failure_record(step: FailureStep | None) -> RecordWrite | None:
+    act = step.act if step else None
+    if act is None or act.record_patch is None:
+        return None  # nothing newly decided (or only completed: recorded before)
+    events = (act.event,) if act.event else ()
+    return RecordWrite(act.record_patch, events, act.record, (str(act.action), act.failure.reason))
+
+
+def resizes(snapshot: Snapshot, failure: FailureStep) -> bool:
+    """Whether this reconcile looks at resizing at all: not while the gang rolls back, nor once
+    the group has failed."""
+    s = snapshot
+    return timed_out_release(s.spec, s.pods, s.now) is None and not group_failed(failure.status)
+
+
 def plan_reconcile(
     snapshot: Snapshot, remembered: Remembered, earlier: EarlierSteps, settings: Settings
 ) -> ReconcilePlan:
     s, spec = snapshot, snapshot.spec
     pods = list(s.pods)
+    stuck = timed_out_release(spec, pods, s.now)
+    if stuck is not None:
+        return _rollback(s, remembered, stuck, settings)
+    acting = earlier.failure.writes if earlier.failure else None
     failed = group_failed(s.status)
     # A failed group is terminal: its stopped members are kept, and nothing is recreated.
     members = plan_members(s.name, s.uid, spec, pods) if not failed else MemberPlan((), ())
@@ -228,7 +285,7 @@ def plan_reconcile(
     )
     uids = {p.name: p.uid for p in pods}
     leaving = set(members.delete)
-    patches = (
+    resized = (
         ()
         if failed
         else tuple(
@@ -237,18 +294,23 @@ def plan_reconcile(
             if p.pod not in leaving
         )
     )
+    failure_deletes = acting.deletes if acting else ()
+    deleted = {d.uid for d in failure_deletes}
+    scaled_down = tuple(PodDelete(n, uids[n]) for n in members.delete if uids[n] not in deleted)
     # More members to create: again at once, behind the groups already waiting (their turn).
     more = 0.0 if batch.more else None
     resize_requeue = earlier.resize.requeue if earlier.resize else None
-    requeues = (next_timeout_check(spec, pods, s.now), earlier.failure_requeue, resize_requeue, more)
+    failure_requeue = earlier.failure.requeue if earlier.failure else None
+    requeues = (next_timeout_check(spec, pods, s.now), failure_requeue, resize_requeue, more)
     return ReconcilePlan(
         snapshot=s,
         remembered=remembered,
         earlier=earlier,
+        record=_failure_record(earlier.failure),
         creates=creates,
         pending=dict(batch.pending),
-        deletes=tuple(PodDelete(n, uids[n]) for n in members.delete),
-        patches=patches,
+        deletes=(*failure_deletes, *scaled_down),
+        patches=(*(acting.patches if acting else ()), *resized),
         requeue=min((t for t in requeues if t is not None), default=None),
         service=(
             headless_service(s.name, s.uid, s.namespace)

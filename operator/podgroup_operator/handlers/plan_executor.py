@@ -1,22 +1,44 @@
-"""Carry out one ReconcilePlan (core/reconcile_plan.py) in its order: the group's Service,
-creates, deletes, size patches, in-place resizes, then the status once, then the events that
-announce it."""
+"""Carry out one ReconcilePlan (core/reconcile_plan.py) in its order: the decision recorded
+first, alone, with its events; the group's Service, creates, deletes, pod patches, in-place
+resizes; then the status once, then the events that announce it."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from podgroup_operator.core.reconcile_plan import ReconcilePlan
+from podgroup_operator.core.reconcile_plan import ReconcilePlan, RecordWrite
 from podgroup_operator.handlers.context import OperatorContext
+from podgroup_operator.handlers.memory import GroupMemory
 from podgroup_operator.k8s.adapter import GroupRef
-from podgroup_operator.metrics import RESIZES
+from podgroup_operator.metrics import GANG_ROLLBACKS, RESIZES, RESTARTS
 from podgroup_operator.runtime.workqueue import RetryLater
+
+logger = logging.getLogger(__name__)
+
+
+async def _record(ctx: OperatorContext, group: GroupRef, memory: GroupMemory, record: RecordWrite) -> None:
+    await ctx.writer.patch_status(group.namespace, group.name, record.patch)
+    if record.failure is not None:
+        memory.failure_record = record.failure  # until the watch shows it (with_own_record)
+    if record.counted is not None:
+        RESTARTS.labels(*record.counted).inc()
+    if record.rollback:
+        GANG_ROLLBACKS.inc()
+    for event in record.events:
+        await ctx.writer.post_event(group, event, ctx.clock())
+        logger.info("PodGroup %s/%s: %s: %s", group.namespace, group.name, event.reason, event.message)
 
 
 async def execute(ctx: OperatorContext, plan: ReconcilePlan) -> float | None:
     s = plan.snapshot
     group = GroupRef(s.namespace, s.name, s.uid)
     memory = ctx.memory.of((s.namespace, s.name), s.uid)
+    if plan.record is not None:
+        await _record(ctx, group, memory, plan.record)
+    failure = plan.earlier.failure
+    if failure is not None and failure.stopping is not None:
+        memory.stopping = set(failure.stopping)
     service_problem = None
     if plan.service is not None:
         service_problem = await ctx.writer.ensure_service(s.namespace, plan.service, s.uid)
