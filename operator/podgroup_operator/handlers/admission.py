@@ -7,13 +7,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 
 from podgroup_operator.config import Config
+from podgroup_operator.core.admission import (
+    BackingOff,
+    Usage,
+    admission_request,
+    node_usage,
+    pending_releases,
+    release_pin,
+)
 from podgroup_operator.core.gang import GangRequest, Verdict, plan_steps
-from podgroup_operator.core.gang_state import backing_off, gang_request, waiting_since
 from podgroup_operator.core.labels import GANG_GATE
 from podgroup_operator.core.observed import ObservedPod
 from podgroup_operator.core.placement import HOSTNAME_LABEL, free_capacity
@@ -35,11 +40,6 @@ logger = logging.getLogger(__name__)
 # core busy, and the API server, kube-scheduler and the operator's own writes starved for it.
 PAUSE_FACTOR = 3.0
 MAX_PAUSE = 1.0
-
-
-def _add(total: dict[str, Decimal], extra: Mapping[str, Decimal]) -> None:
-    for name, q in extra.items():
-        total[name] = total.get(name, Decimal(0)) + q
 
 
 class GangAdmitter:
@@ -85,41 +85,26 @@ class GangAdmitter:
             self._timer.cancel()
         self._timer = loop.call_later(delay, self.poke)
 
-    def _reservations(self) -> dict[str, dict[str, Decimal]]:
-        used: dict[str, dict[str, Decimal]] = {}
-        for node, store in self._ctx.node_pods.items():
-            for requests in store:
-                _add(used.setdefault(node, {}), requests)
+    def _reservations(self) -> dict[str, Usage]:
+        reserved = []
         for key, memory in self._ctx.memory.groups():
             if not memory.reserved:
                 continue
             pods = {p.name: p for p in self._ctx.member_pods.get(key, [])}
-            pending = {n: node for n, node in memory.reserved.items() if n in pods and pods[n].gang_gated}
-            if not pending:
-                memory.reserved = {}  # the index shows the release: node_pods counts it
-                continue
-            for member, node in pending.items():
-                _add(used.setdefault(node, {}), pods[member].requests)
-        return used
+            memory.reserved = pending_releases(memory.reserved, pods.values())
+            reserved += [(node, pods[member].requests) for member, node in memory.reserved.items()]
+        return node_usage(self._ctx.node_pods, reserved)
 
     def _waiting_gangs(self, now: datetime) -> list[GangRequest]:
         gangs = []
         for key, store in list(self._ctx.member_pods.items()):
-            pods = list(store)
-            if not any(p.active and p.gang_gated for p in pods):
-                continue  # most groups, most of the time: nothing waits at the gate
             group = self._ctx.group(key)
-            if group is None or group.deleting or group.spec is None:
-                continue
-            if self._ctx.memory.of(key, group.uid).reserved:
-                continue  # released, the index does not show it yet
-            record = group.status.gang if group.status else None
-            wait = backing_off(record, now)
-            if wait is not None:
-                self._wake_at(wait)
-                continue
-            request = gang_request(key, group.spec, pods, waiting_since(group.created, record))
-            if request is not None:
+            memory = self._ctx.memory.known(key)
+            reserved = memory.reserved if memory and group and memory.uid == group.uid else {}
+            request = admission_request(key, group, list(store), reserved, now)
+            if isinstance(request, BackingOff):
+                self._wake_at(request.seconds)
+            elif request is not None:
                 gangs.append(request)
         return gangs
 
@@ -178,13 +163,11 @@ class GangAdmitter:
             pod: ObservedPod | None = pods.get(member)
             if pod is None:
                 return False
-            # A pod that names its hostname already is placed by it; adding the key would be refused.
-            pin = None if HOSTNAME_LABEL in pod.constraints.node_selector else hostname(node)
             return await self._ctx.writer.release_member(
                 namespace,
                 member,
                 node=node,
-                pin_hostname=pin,
+                pin_hostname=release_pin(pod, hostname(node)),
                 remaining_gates=[g for g in pod.scheduling_gates if g != GANG_GATE],
                 admitted_at=decided,
                 topology_domain=verdict.domain,
