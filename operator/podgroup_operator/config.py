@@ -69,6 +69,10 @@ class Config:
     native_restart: str = "auto"
     # The cluster's DNS domain (the kubelet's clusterDomain): members' and leaders' FQDNs end in it.
     cluster_domain: str = "cluster.local"
+    # Garbage collection (runtime/gc_pauses.py): survivors of a full collection are frozen, so
+    # the next walks only newer objects; everything is swept (unfrozen, collected) this often.
+    gc_freeze: bool = True
+    gc_sweep_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls) -> Config:
@@ -99,6 +103,8 @@ class Config:
             pod_level_resize=os.environ.get("PGO_POD_LEVEL_RESIZE", "") == "true",
             native_restart=_native_restart(os.environ.get("PGO_NATIVE_RESTART") or cls.native_restart),
             cluster_domain=os.environ.get("PGO_CLUSTER_DOMAIN") or cls.cluster_domain,
+            gc_freeze=os.environ.get("PGO_GC_FREEZE", "true") != "false",
+            gc_sweep_seconds=_env_float("PGO_GC_SWEEP_SECONDS", cls.gc_sweep_seconds),
         )
 
     def apply(self, settings: kopf.OperatorSettings) -> None:

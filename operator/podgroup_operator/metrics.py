@@ -67,6 +67,18 @@ EVENT_LOOP_LAG_MAX = Gauge(
     "The largest event-loop lag seen since the operator started.",
     registry=REGISTRY,
 )
+GC_PAUSE = Histogram(
+    "podgroup_gc_pause_seconds",
+    "How long one garbage collection stopped the operator's event loop, by generation (2: full).",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+    registry=REGISTRY,
+)
+GC_PAUSE_MAX = Gauge(
+    "podgroup_gc_pause_max_seconds",
+    "The longest garbage-collection pause since the operator started.",
+    registry=REGISTRY,
+)
 GANG_ROLLBACKS = Counter(
     "podgroup_gang_rollbacks_total",
     "Released gangs rolled back after the schedule timeout.",

@@ -17,6 +17,7 @@ from podgroup_operator.k8s.adapter import ClusterWriter
 from podgroup_operator.k8s.client import EndlessBackoffs, api_client
 from podgroup_operator.k8s.discovery import discover
 from podgroup_operator.k8s.usage import MetricsServerSource
+from podgroup_operator.runtime.gc_pauses import GcPauses
 from podgroup_operator.runtime.loop_lag import LoopLagMonitor
 from podgroup_operator.runtime.watches import WatchGuard
 from podgroup_operator.runtime.workqueue import WorkQueue
@@ -68,6 +69,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
     memo.admitter = GangAdmitter(ctx, config)
     memo.loop_lag = LoopLagMonitor()
     memo.loop_lag.start()
+    memo.gc_pauses = GcPauses(config.gc_sweep_seconds, freeze=config.gc_freeze)
+    memo.gc_pauses.start()
     queue.start()
     memo.admitter.start()
     guard = WatchGuard(memo.insights, settings, memo.readiness, exit_after=config.blind_exit_seconds)
@@ -80,5 +83,6 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     memo.features.cancel()
     await memo.admitter.stop()
     await memo.loop_lag.stop()
+    await memo.gc_pauses.stop()
     await memo.ctx.queue.stop()
     await memo.api.close()
