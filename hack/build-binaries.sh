@@ -108,7 +108,10 @@ build_runc() {
   local dir=$work/runc-$RUNC_VERSION
   mkdir -p "$dir"
   log "building runc $RUNC_VERSION"
-  pkg-config --exists libseccomp || { echo "runc needs libseccomp-dev: run hack/node/install-deps.sh" >&2; exit 1; }
+  # A new machine has neither: install-deps.sh installs them from Debian's packages.
+  pkg-config --exists libseccomp 2>/dev/null || "$here/node/install-deps.sh" || true
+  pkg-config --exists libseccomp 2>/dev/null \
+    || { echo "runc needs libseccomp-dev and pkg-config: hack/node/install-deps.sh could not install them" >&2; exit 1; }
   (cd "$dir" && CGO_ENABLED=1 GOBIN=$dir/bin go install -trimpath -buildmode=pie \
     -tags "seccomp urfave_cli_no_docs" -ldflags "-s -w -X main.gitCommit=$RUNC_VERSION" \
     "github.com/opencontainers/runc@$RUNC_VERSION")

@@ -16,7 +16,16 @@ PACKAGES=(docker.io containerd runc tini iptables libip4tc2 libip6tc2 libxtables
 RECIPE=1
 
 # One apt-cache call (about a second each): package=version lines, in PACKAGES' order.
-versions=$(apt-cache show --no-all-versions "${PACKAGES[@]}" 2>/dev/null | awk '/^Package:/ { p = $2 } /^Version:/ { print p "=" $2 }')
+candidates() {
+  apt-cache show --no-all-versions "${PACKAGES[@]}" 2>/dev/null | awk '/^Package:/ { p = $2 } /^Version:/ { print p "=" $2 }'
+}
+versions=$(candidates)
+if (($(wc -l <<<"$versions") != ${#PACKAGES[@]})); then
+  # A new machine may have no package lists yet: read them once (nothing is installed).
+  log "apt has no candidates for some packages yet: apt-get update"
+  apt-get update -qq > /dev/null 2>&1 || true
+  versions=$(candidates)
+fi
 (($(wc -l <<<"$versions") == ${#PACKAGES[@]})) || die "apt knows candidates for only: $(tr '\n' ' ' <<<"$versions") (apt-get update?)"
 key=$(printf '%s\n%s\n' "$versions" "$RECIPE" | sha256sum | cut -c1-16)
 dir=$KIND_CACHE/engine-$key

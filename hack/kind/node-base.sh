@@ -18,6 +18,7 @@ key=$(printf '%s\n' "$SUITE" "$MIRROR" "$PACKAGES" "$RECIPE" | sha256sum | cut -
 dir=$KIND_CACHE/node-base-$key
 if [[ -s $dir/layer.tar.gz.json ]]; then echo "$dir" >&3; exit 0; fi
 ((EUID == 0)) || die "needs root (debootstrap)"
+command -v debootstrap > /dev/null || "$(dirname "$0")/../node/install-deps.sh" || die "debootstrap is missing: apt-get install debootstrap"
 t0=$SECONDS
 log "making the node's base filesystem (debootstrap $SUITE, log $dir/debootstrap.log); once per key $key"
 rm -rf "$dir"
