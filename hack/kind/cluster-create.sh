@@ -16,7 +16,10 @@ PATH=$(engine_path)
 NODE_IMAGE=${1:?usage: cluster-create.sh NODE_IMAGE}
 KUBECONFIG_OUT=$KIND_STATE/kubeconfig
 KIND=$(bin kind "$KIND_VERSION")
-[[ -x $KIND ]] || die "no $KIND: run hack/build-binaries.sh kind"
+if [[ ! -x $KIND ]]; then  # a new machine: built once from the Go module proxy
+  log "building kind $KIND_VERSION (log: $KIND_LOGS/build.log)"
+  "$REPO_DIR/hack/build-binaries.sh" kind >> "$KIND_LOGS/build.log" 2>&1 || die "building kind failed (log: $KIND_LOGS/build.log)"
+fi
 
 if "$KIND" get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
   "$KIND" get kubeconfig --name "$KIND_CLUSTER" > "$KUBECONFIG_OUT"
