@@ -62,10 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     async def operator() -> None:
         from kopf._cogs.structs.references import Insights
 
+        from podgroup_operator.runtime.index_waits import share_index_waits
         from podgroup_operator.runtime.watches import tolerate_vanishing_resources
 
         ACTIVE.set(1)
         tolerate_vanishing_resources()
+        share_index_waits()
         # Kopf's view of what it serves, passed in so that runtime/watches.py can check and
         # repair it (handlers/lifecycle.py starts the guard).
         insights = Insights()
