@@ -42,6 +42,8 @@ class Config:
     gang_backoff_max_seconds: float = 300.0
     gang_starvation_seconds: float = 600.0
     admission_debounce_seconds: float = 0.05
+    # A new gang that fits at once is created released (no gate, no release patch per member).
+    gang_place_at_creation: bool = True
     # Writes in flight at once: Kopf has no client-side rate limiter, so the operator bounds its
     # own, per kind of write (see k8s/adapter.py).
     max_release_writes: int = 64
@@ -104,6 +106,7 @@ class Config:
             native_restart=_native_restart(os.environ.get("PGO_NATIVE_RESTART") or cls.native_restart),
             cluster_domain=os.environ.get("PGO_CLUSTER_DOMAIN") or cls.cluster_domain,
             gc_freeze=os.environ.get("PGO_GC_FREEZE", "true") != "false",
+            gang_place_at_creation=os.environ.get("PGO_GANG_PLACE_AT_CREATION", "true") != "false",
             gc_sweep_seconds=_env_float("PGO_GC_SWEEP_SECONDS", cls.gc_sweep_seconds),
         )
 

@@ -37,6 +37,11 @@ GANG_ADMISSION_WAIT = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
     registry=REGISTRY,
 )
+GANG_PLACED_AT_CREATION = Counter(
+    "podgroup_gang_placed_at_creation_total",
+    "Gangs that fit when their members were about to be created: created released, with no gate.",
+    registry=REGISTRY,
+)
 GANG_RELEASE_LATENCY = Histogram(
     "podgroup_gang_release_seconds",
     "Time from the planner deciding a gang fits to its last member's gate removed.",

@@ -61,14 +61,14 @@ def test_node_usage_adds_the_reservations_to_what_the_node_pods_request() -> Non
 
 def test_a_gated_gang_asks_to_be_planned_unless_released_already_or_backing_off() -> None:
     pods = [member(0, gated=True), member(1, gated=True)]
-    request = admission_request(KEY, group(), pods, {}, NOW)
+    request = admission_request(KEY, group(), pods, False, NOW)
     assert isinstance(request, GangRequest) and request.needed == {"w": 2}
-    assert admission_request(KEY, group(), pods, {"train-w-0": "n1"}, NOW) is None
-    assert admission_request(KEY, None, pods, {}, NOW) is None
-    assert admission_request(KEY, group(), [member(0, gated=False)], {}, NOW) is None
+    assert admission_request(KEY, group(), pods, True, NOW) is None  # released, not yet shown so
+    assert admission_request(KEY, None, pods, False, NOW) is None
+    assert admission_request(KEY, group(), [member(0, gated=False)], False, NOW) is None
     later = (NOW + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     backing = admission_request(
-        KEY, group({"gang": {"rollbacks": 1, "nextAttemptTime": later}}), pods, {}, NOW
+        KEY, group({"gang": {"rollbacks": 1, "nextAttemptTime": later}}), pods, False, NOW
     )
     assert backing == BackingOff(30.0)
 

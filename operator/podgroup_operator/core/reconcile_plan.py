@@ -9,6 +9,10 @@ depends on what the API server made of the writes (a refusal is its message, a c
 before the watch shows it), so the plan holds it as a pure function of those results,
 `status_after`, which the executor calls once they are known.
 
+A group whose members are all created in this plan, none existing yet, may be placed at
+creation: the plan holds what it asks of the gang admitter (`placement`), and the executor
+creates released (core/admission.released_body) the members the admitter placed.
+
 The failure step (core/failure_step.py) and the resizes (core/resize/step.py) are decided
 before the plan, from the same snapshot, and handed in as `EarlierSteps`: the resizes are read
 from usage the handler fetches, and go on from the status the failure decision leaves.
@@ -24,9 +28,11 @@ from typing import Any
 from podgroup_operator.api.failure_policy import FailurePolicy
 from podgroup_operator.api.models import PodGroupSpec, PodGroupStatus
 from podgroup_operator.api.resize import ResizeResult
+from podgroup_operator.core.admission import placement_request
 from podgroup_operator.core.conditions import Event, transition_events
 from podgroup_operator.core.creation import creation_batch
 from podgroup_operator.core.failure_step import FailureStep
+from podgroup_operator.core.gang import GangRequest
 from podgroup_operator.core.gang_state import (
     after_rollback,
     carried_gang_record,
@@ -93,6 +99,8 @@ class Settings:
     restart_all_api: bool = False
     # The gang's backoff after a rollback: the first delay and its cap, in seconds.
     gang_backoff: tuple[float, float] = (10.0, 300.0)
+    # A new group's members may be created already released when its gang fits at once.
+    place_at_creation: bool = True
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,9 @@ class ReconcilePlan:
     # The group's headless Service to ensure (created if missing), or None: the group brings its
     # own, or it was looked at before and nothing deleted it since.
     service: dict[str, Any] | None = None
+    # What the creates ask of the gang admitter before they are sent: the whole gang, planned
+    # from these bodies. None: the members are created gated (the admitter releases them later).
+    placement: GangRequest | None = None
 
     def status_after(
         self,
@@ -283,6 +294,13 @@ def plan_reconcile(
         )
         for m in batch.create
     )
+    # Only a group with no member yet, all of them in this batch: the plan of a whole new gang.
+    whole_gang = settings.place_at_creation and bool(creates) and not pods and not remembered.created
+    placement = (
+        placement_request((s.namespace, s.name), spec, s.status, creates, s.now)
+        if whole_gang and not batch.more
+        else None
+    )
     uids = {p.name: p.uid for p in pods}
     leaving = set(members.delete)
     resized = (
@@ -317,4 +335,5 @@ def plan_reconcile(
             if spec.network.headless_service and remembered.service_problem is None
             else None
         ),
+        placement=placement,
     )

@@ -1,31 +1,42 @@
 """The gang admitter: one task for the whole operator, since admission is a decision over all
 waiting gangs and all nodes at once. Woken by any change that may open room; each pass takes a
-snapshot from the indexes, asks the pure planner, and releases the gangs that fit."""
+snapshot from the indexes, asks the pure planner, and releases the gangs that fit.
+
+A new group's reconcile may ask, before it creates its members, that the next pass plan the
+gang from the bodies it would create (`place`): in the same pass as the gangs at the gate, so
+that one snapshot decides for all. A gang that fits is placed at creation: its members are
+created released, which saves each member the release patch and its watch event."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from podgroup_operator.config import Config
 from podgroup_operator.core.admission import (
+    PLACED_HOLD,
     BackingOff,
+    Placed,
+    Placement,
     Usage,
     admission_request,
     node_usage,
+    pending_placements,
     pending_releases,
     release_pin,
 )
-from podgroup_operator.core.gang import GangRequest, Verdict, plan_steps
+from podgroup_operator.core.gang import GangRequest, GroupKey, Verdict, plan_steps
 from podgroup_operator.core.labels import GANG_GATE
-from podgroup_operator.core.observed import ObservedPod
+from podgroup_operator.core.observed import ObservedGroup, ObservedPod
 from podgroup_operator.core.placement import HOSTNAME_LABEL, free_capacity
 from podgroup_operator.handlers.context import OperatorContext
 from podgroup_operator.handlers.memory import GroupMemory
 from podgroup_operator.metrics import (
     GANG_ADMISSION_WAIT,
+    GANG_PLACED_AT_CREATION,
     GANG_PLANNING_SECONDS,
     GANG_RELEASE_LATENCY,
     GANGS_WAITING,
@@ -40,6 +51,17 @@ logger = logging.getLogger(__name__)
 # core busy, and the API server, kube-scheduler and the operator's own writes starved for it.
 PAUSE_FACTOR = 3.0
 MAX_PAUSE = 1.0
+# How long a reconcile waits for the pass to place its new gang; past it, the members are
+# created gated and wait at the gate as any other (a pass behind a long queue must not slow
+# the creation of every group).
+PLACE_WAIT_SECONDS = 0.5
+
+
+@dataclass
+class _Ask:
+    uid: str
+    request: GangRequest
+    answer: asyncio.Future[Placement | None]
 
 
 class GangAdmitter:
@@ -49,9 +71,24 @@ class GangAdmitter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._asks: dict[GroupKey, _Ask] = {}
 
     def poke(self) -> None:
         self._wake.set()
+
+    async def place(self, key: GroupKey, uid: str, request: GangRequest) -> Placement | None:
+        """Ask the next pass to plan this new gang from its bodies: its placement when it fits
+        (its room is then reserved for it), None when it does not or no pass answered in time."""
+        answer: asyncio.Future[Placement | None] = asyncio.get_running_loop().create_future()
+        self._asks[key] = _Ask(uid, request, answer)
+        self.poke()
+        await asyncio.wait({answer}, timeout=PLACE_WAIT_SECONDS)
+        if answer.done():
+            return answer.result()
+        answer.cancel()  # a pass that plans it later finds it cancelled and reserves nothing
+        if self._asks.get(key) is not None and self._asks[key].answer is answer:
+            del self._asks[key]
+        return None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="gang-admitter")
@@ -85,14 +122,16 @@ class GangAdmitter:
             self._timer.cancel()
         self._timer = loop.call_later(delay, self.poke)
 
-    def _reservations(self) -> dict[str, Usage]:
+    def _reservations(self, now: datetime) -> dict[str, Usage]:
         reserved = []
         for key, memory in self._ctx.memory.groups():
-            if not memory.reserved:
+            if not memory.reserved and not memory.placed:
                 continue
             pods = {p.name: p for p in self._ctx.member_pods.get(key, [])}
             memory.reserved = pending_releases(memory.reserved, pods.values())
+            memory.placed = pending_placements(memory.placed, pods, now)
             reserved += [(node, pods[member].requests) for member, node in memory.reserved.items()]
+            reserved += [(p.node, p.requests) for p in memory.placed.values()]
         return node_usage(self._ctx.node_pods, reserved)
 
     def _waiting_gangs(self, now: datetime) -> list[GangRequest]:
@@ -100,8 +139,10 @@ class GangAdmitter:
         for key, store in list(self._ctx.member_pods.items()):
             group = self._ctx.group(key)
             memory = self._ctx.memory.known(key)
-            reserved = memory.reserved if memory and group and memory.uid == group.uid else {}
-            request = admission_request(key, group, list(store), reserved, now)
+            settling = bool(
+                memory and group and memory.uid == group.uid and (memory.reserved or memory.placed)
+            )
+            request = admission_request(key, group, list(store), settling, now)
             if isinstance(request, BackingOff):
                 self._wake_at(request.seconds)
             elif request is not None:
@@ -113,11 +154,16 @@ class GangAdmitter:
         snapshot, not the waits between slices nor the releases)."""
         ctx, now = self._ctx, self._ctx.clock()
         started = time.perf_counter()
-        used = self._reservations()
+        used = self._reservations(now)
+        asks, self._asks = {k: a for k, a in self._asks.items() if not a.answer.done()}, {}
         gangs = self._waiting_gangs(now)
-        if not gangs:  # most passes on a busy cluster: pods bound or running, nothing waits
+        if not gangs and not asks:  # most passes on a busy cluster: nothing waits
             GANGS_WAITING.set(0)
             return time.perf_counter() - started
+        waiting_keys = {g.key for g in gangs}
+        for key in [k for k in asks if k in waiting_keys]:  # its members exist after all
+            asks.pop(key).answer.set_result(None)
+        gangs += [a.request for a in asks.values()]
         nodes = [n for store in self._ctx.nodes.values() for n in store]
         free = free_capacity(nodes, used)
         # In slices: a pass over thousands of gangs must not hold up the watches, the lease
@@ -135,6 +181,9 @@ class GangAdmitter:
         releases = []
         for verdict in verdicts:
             group = ctx.group(verdict.key)
+            if verdict.key in asks:
+                self._answer(asks[verdict.key], verdict, group, now)
+                continue
             if group is None:  # deleted while the pass planned
                 continue
             memory = ctx.memory.of(verdict.key, group.uid)
@@ -150,14 +199,35 @@ class GangAdmitter:
         await asyncio.gather(*releases)
         return clock.busy
 
+    def _hostname(self, node: str) -> str | None:
+        return next((n.labels.get(HOSTNAME_LABEL) for n in self._ctx.nodes.get(node, [])), None)
+
+    def _answer(self, ask: _Ask, verdict: Verdict, group: ObservedGroup | None, decided: datetime) -> None:
+        """A new gang's verdict to the reconcile that asked: placed (its room reserved from
+        now), or None to create it gated; nothing, when that reconcile stopped waiting."""
+        if ask.answer.done():
+            return
+        if group is None or group.uid != ask.uid or not verdict.admitted:
+            if group is not None and group.uid == ask.uid:
+                self._ctx.memory.of(verdict.key, ask.uid).waiting = verdict.message
+            ask.answer.set_result(None)
+            return
+        requests = {m.name: m.requests for m in ask.request.members}
+        memory = self._ctx.memory.of(verdict.key, ask.uid)
+        until = decided + PLACED_HOLD
+        memory.placed = {m: Placed(n, requests[m], until) for m, n in verdict.placements.items()}
+        memory.waiting = None
+        GANG_PLACED_AT_CREATION.inc()
+        GANG_ADMISSION_WAIT.observe(0.0)
+        nodes = {m: (n, self._hostname(n)) for m, n in verdict.placements.items()}
+        ask.answer.set_result(Placement(nodes, decided, verdict.domain))
+
     async def _release(
         self, verdict: Verdict, gang: GangRequest, memory: GroupMemory, decided: datetime
     ) -> None:
         namespace = verdict.key[0]
         pods = {p.name: p for p in self._ctx.member_pods.get(verdict.key, [])}
-
-        def hostname(node: str) -> str | None:
-            return next((n.labels.get(HOSTNAME_LABEL) for n in self._ctx.nodes.get(node, [])), None)
+        hostname = self._hostname
 
         async def release(member: str, node: str) -> bool:
             pod: ObservedPod | None = pods.get(member)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import kopf
 
 from podgroup_operator.config import Config
+from podgroup_operator.core.admission import Placement
 from podgroup_operator.core.features import UNKNOWN, ClusterFeatures
+from podgroup_operator.core.gang import GangRequest
 from podgroup_operator.core.observed import ObservedGroup
 from podgroup_operator.handlers.memory import GroupKey, OperatorMemory
 from podgroup_operator.k8s.adapter import ClusterWriter
@@ -20,6 +22,12 @@ from podgroup_operator.runtime.workqueue import WorkQueue
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class Placer(Protocol):
+    """Places a new gang before its members are created (handlers/admission.GangAdmitter)."""
+
+    async def place(self, key: GroupKey, uid: str, request: GangRequest) -> Placement | None: ...
 
 
 @dataclass
@@ -38,6 +46,9 @@ class OperatorContext:
     memory: OperatorMemory = field(default_factory=OperatorMemory)
     # What the cluster supports: written only by handlers/cluster_features.FeatureWatch.
     features: ClusterFeatures = UNKNOWN
+    # The gang admitter, asked by a new group's reconcile to place its gang at creation; None:
+    # every member is created gated.
+    placer: Placer | None = None
 
     def group(self, key: GroupKey) -> ObservedGroup | None:
         store = self.groups.get(key)

@@ -67,6 +67,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
     memo.features = asyncio.create_task(features.run(), name="cluster features")
     memo.ctx = ctx
     memo.admitter = GangAdmitter(ctx, config)
+    if config.gang_place_at_creation:
+        ctx.placer = memo.admitter
     memo.loop_lag = LoopLagMonitor()
     memo.loop_lag.start()
     memo.gc_pauses = GcPauses(config.gc_sweep_seconds, freeze=config.gc_freeze)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from podgroup_operator.api.models import PodGroupStatus
+from podgroup_operator.core.admission import Placed
 from podgroup_operator.core.resize.usage import RoleUsage, UsageSample
 
 GroupKey = tuple[str, str]  # (namespace, name)
@@ -40,6 +41,10 @@ class GroupMemory:
     # planned node): their placements stay reserved. Lost: released members carry their planned
     # node in an annotation, which the index reads back.
     reserved: dict[str, str] = field(default_factory=dict)
+    # Gang members placed at creation (created released) that the index does not show yet:
+    # their room stays reserved, until PLACED_HOLD at most. Lost: created members carry their
+    # planned node in an annotation, which the index reads back.
+    placed: dict[str, Placed] = field(default_factory=dict)
     # What the recommender has learnt, per (role, member or None for the whole role), and when it
     # was last checkpointed into status.resize.usage. Lost: resumed from the checkpoint.
     usage: dict[tuple[str, str | None], RoleUsage] = field(default_factory=dict)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from podgroup_operator.core.admission import placed_creates
 from podgroup_operator.core.reconcile_plan import ReconcilePlan, RecordWrite
 from podgroup_operator.handlers.context import OperatorContext
 from podgroup_operator.handlers.memory import GroupMemory
@@ -43,12 +44,20 @@ async def execute(ctx: OperatorContext, plan: ReconcilePlan) -> float | None:
     if plan.service is not None:
         service_problem = await ctx.writer.ensure_service(s.namespace, plan.service, s.uid)
         memory.service_problem = service_problem or ""
-    results = await asyncio.gather(*(ctx.writer.create_pod(s.namespace, c.body) for c in plan.creates))
+    creates = plan.creates
+    if plan.placement is not None and ctx.placer is not None:
+        placement = await ctx.placer.place((s.namespace, s.name), s.uid, plan.placement)
+        if placement is not None:
+            creates = placed_creates(creates, placement)
+    results = await asyncio.gather(*(ctx.writer.create_pod(s.namespace, c.body) for c in creates))
     # The one step that needs the writes' results: what the API server created is remembered
     # (the index shows it later), and its refusals become the status message and a retry.
-    created = [c.member for c, err in zip(plan.creates, results, strict=True) if not err]
+    created = [c.member for c, err in zip(creates, results, strict=True) if not err]
     memory.created = {**plan.pending, **dict.fromkeys(created, s.now)}
-    refusals = [f"pod {c.member}: {err}" for c, err in zip(plan.creates, results, strict=True) if err]
+    refusals = [f"pod {c.member}: {err}" for c, err in zip(creates, results, strict=True) if err]
+    refused = {c.member for c, err in zip(creates, results, strict=True) if err}
+    if memory.placed and refused:  # a refused member holds no room; it comes back gated
+        memory.placed = {m: p for m, p in memory.placed.items() if m not in refused}
     await asyncio.gather(*(ctx.writer.delete_pod(s.namespace, d.name, d.uid) for d in plan.deletes))
     await asyncio.gather(*(ctx.writer.patch_pod(s.namespace, p.name, p.uid, p.patch) for p in plan.patches))
     sends = plan.earlier.resize.sends if plan.earlier.resize else ()

@@ -67,5 +67,6 @@ async def reconcile(ctx: OperatorContext, key: GroupKey) -> float | None:
         native_restart=ctx.config.native_restart != "off" and bool(ctx.features.container_restart_rules),
         restart_all_api=bool(ctx.features.restart_all_containers),
         gang_backoff=(ctx.config.gang_backoff_base_seconds, ctx.config.gang_backoff_max_seconds),
+        place_at_creation=ctx.placer is not None,
     )
     return await execute(ctx, plan_reconcile(snapshot, remembered, earlier, settings))

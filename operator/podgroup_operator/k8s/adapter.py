@@ -17,13 +17,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.client.rest import RESTResponse
 
 from podgroup_operator import API_GROUP, API_VERSION, KIND, PLURAL
+from podgroup_operator.core.admission import admission_annotations
 from podgroup_operator.core.conditions import Event
-from podgroup_operator.core.labels import (
-    ADMITTED_AT_ANNOTATION,
-    PLANNED_NODE_ANNOTATION,
-    RESIZED_AT_ANNOTATION,
-    TOPOLOGY_DOMAIN_ANNOTATION,
-)
+from podgroup_operator.core.labels import RESIZED_AT_ANNOTATION
 from podgroup_operator.core.placement import HOSTNAME_LABEL
 from podgroup_operator.metrics import API_WRITES
 
@@ -164,16 +160,9 @@ class ClusterWriter:
         record the release. Returns False when the pod is gone or refused the change."""
         API_WRITES.labels("patch", "pods").inc()
         patch: dict[str, Any] = {
-            "metadata": {
-                "annotations": {
-                    ADMITTED_AT_ANNOTATION: admitted_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                    PLANNED_NODE_ANNOTATION: node,
-                }
-            },
+            "metadata": {"annotations": admission_annotations(node, admitted_at, topology_domain)},
             "spec": {"schedulingGates": [{"name": g} for g in remaining_gates] or None},
         }
-        if topology_domain:
-            patch["metadata"]["annotations"][TOPOLOGY_DOMAIN_ANNOTATION] = topology_domain
         if pin_hostname is not None:
             patch["spec"]["nodeSelector"] = {HOSTNAME_LABEL: pin_hostname}
         try:
