@@ -26,10 +26,12 @@ TEMPLATE = {
 }
 
 
-def group(name: str) -> Any:
+def group(name: str, cpu: str = "2") -> Any:
     meta = {"namespace": "ns", "name": name, "uid": f"uid-{name}", "generation": 1}
+    container = {**TEMPLATE["spec"]["containers"][0], "resources": {"requests": {"cpu": cpu}}}
+    template = {"spec": {"containers": [container]}}
     return observe_group(
-        {"metadata": meta, "spec": {"roles": [{"name": "w", "replicas": 2, "template": TEMPLATE}]}}
+        {"metadata": meta, "spec": {"roles": [{"name": "w", "replicas": 2, "template": template}]}}
     )
 
 
@@ -39,7 +41,11 @@ class RefusingWriter(FakeWriter):
         return "exceeded quota" if body["metadata"]["name"].endswith("-1") else None
 
 
-def reconcile_new_groups(writer: FakeWriter, *names: str) -> OperatorContext:
+def reconcile_new_groups(
+    writer: FakeWriter, *names: str, cpu: dict[str, str] | None = None
+) -> OperatorContext:
+    """Each group new, reconciled in turn. With `cpu` (per member, by group), the index shows
+    each group's created pods before the next group comes, and the admitter runs a pass."""
     ctx = context(writer)
     ctx.nodes["node-1"] = [NodeBuilder("node-1").allocatable(cpu="4", memory="8Gi", pods="10").observed()]  # type: ignore[index]
 
@@ -50,10 +56,13 @@ def reconcile_new_groups(writer: FakeWriter, *names: str) -> OperatorContext:
         try:
             for name in names:
                 key = ("ns", name)
-                ctx.groups[key] = [group(name)]  # type: ignore[index]
+                ctx.groups[key] = [group(name, (cpu or {}).get(name, "2"))]  # type: ignore[index]
                 ctx.member_pods[key] = []  # type: ignore[index]
                 with contextlib.suppress(RetryLater):  # a refused create: retried by the queue
                     await reconcile(ctx, key)
+                if cpu:
+                    ctx.member_pods[key] = created(writer, name)  # type: ignore[index]
+                    await admitter.admit_once()
         finally:
             await admitter.stop()
 
@@ -92,3 +101,11 @@ def test_a_refused_create_holds_no_room() -> None:
     assert all(not p.gang_gated for p in created(writer, "first"))
     status = writer.verbs("patch_status")[-1][2]
     assert "exceeded quota" in str(status), "the refusal is the status message"
+
+
+def test_behind_a_waiting_gang_a_new_one_is_created_gated_and_released_by_a_pass() -> None:
+    writer = FakeWriter()
+    reconcile_new_groups(writer, "huge", "small", cpu={"huge": "40", "small": "1"})
+    assert all(p.gang_gated for p in created(writer, "huge")), "40 CPU never fits"
+    assert all(p.gang_gated for p in created(writer, "small")), "not placed while a gang waits"
+    assert sorted(name for _, name, _ in writer.verbs("release_member")) == ["small-w-0", "small-w-1"]

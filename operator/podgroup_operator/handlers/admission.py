@@ -5,11 +5,14 @@ snapshot from the indexes, asks the pure planner, and releases the gangs that fi
 A new group's reconcile may ask, before it creates its members, that the next pass plan the
 gang from the bodies it would create (`place`): in the same pass as the gangs at the gate, so
 that one snapshot decides for all. A gang that fits is placed at creation: its members are
-created released, which saves each member the release patch and its watch event."""
+created released, which saves each member the release patch and its watch event. Only while
+the last pass left no gang waiting: behind waiting gangs a new one waits at the gate as well,
+and its creation does not wait for passes that plan the whole queue."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -72,6 +75,8 @@ class GangAdmitter:
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._asks: dict[GroupKey, _Ask] = {}
+        self._asked = asyncio.Event()  # an ask arrived: the pause after a pass ends early
+        self._left_waiting = 0  # gangs the last pass left waiting
 
     def poke(self) -> None:
         self._wake.set()
@@ -79,8 +84,11 @@ class GangAdmitter:
     async def place(self, key: GroupKey, uid: str, request: GangRequest) -> Placement | None:
         """Ask the next pass to plan this new gang from its bodies: its placement when it fits
         (its room is then reserved for it), None when it does not or no pass answered in time."""
+        if self._left_waiting:
+            return None
         answer: asyncio.Future[Placement | None] = asyncio.get_running_loop().create_future()
         self._asks[key] = _Ask(uid, request, answer)
+        self._asked.set()
         self.poke()
         await asyncio.wait({answer}, timeout=PLACE_WAIT_SECONDS)
         if answer.done():
@@ -112,7 +120,10 @@ class GangAdmitter:
                 logger.exception("gang admission pass failed; retrying")
                 self._wake_at(1.0)
                 continue
-            await asyncio.sleep(min(MAX_PAUSE, PAUSE_FACTOR * cost))
+            # An ask is answered by the next pass at once: a new gang's creation waits for it.
+            self._asked.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._asked.wait(), min(MAX_PAUSE, PAUSE_FACTOR * cost))
 
     def _wake_at(self, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -159,6 +170,7 @@ class GangAdmitter:
         gangs = self._waiting_gangs(now)
         if not gangs and not asks:  # most passes on a busy cluster: nothing waits
             GANGS_WAITING.set(0)
+            self._left_waiting = 0
             return time.perf_counter() - started
         waiting_keys = {g.key for g in gangs}
         for key in [k for k in asks if k in waiting_keys]:  # its members exist after all
@@ -196,6 +208,7 @@ class GangAdmitter:
                 memory.waiting = verdict.message
                 ctx.queue.add(verdict.key)  # the group's status says why it waits
         GANGS_WAITING.set(waiting)
+        self._left_waiting = waiting
         await asyncio.gather(*releases)
         return clock.busy
 
