@@ -121,7 +121,6 @@ class GangAdmitter:
                 self._wake_at(1.0)
                 continue
             # An ask is answered by the next pass at once: a new gang's creation waits for it.
-            self._asked.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._asked.wait(), min(MAX_PAUSE, PAUSE_FACTOR * cost))
 
@@ -167,6 +166,7 @@ class GangAdmitter:
         started = time.perf_counter()
         used = self._reservations(now)
         asks, self._asks = {k: a for k, a in self._asks.items() if not a.answer.done()}, {}
+        self._asked.clear()  # those are this pass's; one asked from now on ends the next pause
         gangs = self._waiting_gangs(now)
         if not gangs and not asks:  # most passes on a busy cluster: nothing waits
             GANGS_WAITING.set(0)

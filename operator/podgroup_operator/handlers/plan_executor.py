@@ -46,6 +46,7 @@ async def execute(ctx: OperatorContext, plan: ReconcilePlan) -> float | None:
         memory.service_problem = service_problem or ""
     creates = plan.creates
     if plan.placement is not None and ctx.placer is not None:
+        memory.placed = {}  # what an earlier, failed attempt placed: this ask replaces it
         placement = await ctx.placer.place((s.namespace, s.name), s.uid, plan.placement)
         if placement is not None:
             creates = placed_creates(creates, placement)
