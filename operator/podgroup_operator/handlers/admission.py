@@ -55,9 +55,10 @@ logger = logging.getLogger(__name__)
 PAUSE_FACTOR = 3.0
 MAX_PAUSE = 1.0
 # How long a reconcile waits for the pass to place its new gang; past it, the members are
-# created gated and wait at the gate as any other (a pass behind a long queue must not slow
-# the creation of every group).
-PLACE_WAIT_SECONDS = 0.5
+# created gated and wait at the gate as any other. Asks are made only while no gang waits, so
+# passes are short; 0.5 s was too short on a loop stalled by a full garbage collection (half
+# the gangs of a bench.gang run created gated).
+PLACE_WAIT_SECONDS = 2.0
 
 
 @dataclass
