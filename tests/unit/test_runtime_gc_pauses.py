@@ -3,6 +3,7 @@ unfreezes and collects on its cadence, and `PGO_GC_FREEZE=false` leaves the coll
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Iterator
 
@@ -55,3 +56,25 @@ def test_freezing_can_be_turned_off() -> None:
     pauses = GcPauses(freeze=False, clock=Clock())
     collection(pauses, 2)
     assert pauses.tend() is None and gc.get_freeze_count() == 0
+
+
+def test_what_startup_loaded_is_frozen_when_it_starts() -> None:
+    async def main() -> int:
+        pauses = GcPauses(clock=Clock())
+        pauses.start()
+        frozen = gc.get_freeze_count()
+        await pauses.stop()
+        return frozen
+
+    assert gc.get_freeze_count() == 0
+    assert asyncio.run(main()) > 0
+
+
+def test_nothing_is_frozen_at_start_when_turned_off() -> None:
+    async def main() -> int:
+        pauses = GcPauses(freeze=False, clock=Clock())
+        pauses.start()
+        await pauses.stop()
+        return gc.get_freeze_count()
+
+    assert asyncio.run(main()) == 0

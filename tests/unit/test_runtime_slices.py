@@ -43,9 +43,18 @@ def test_other_tasks_run_between_slices() -> None:
 def test_the_lag_monitor_keeps_the_maximum_and_quantiles() -> None:
     monitor = LoopLagMonitor()
     for lag in (0.001, 0.002, -0.001, 0.1):
-        monitor.record(lag)
+        monitor.record(lag, cpu=1.0)
     assert monitor.samples == 4
     assert monitor.max_lag == 0.1
+    assert monitor.max_own == 0.1  # the process ran the whole time: all of it may be its own
     assert monitor.quantile(0.0) == 0.0  # a timer early by a clock tick counts as no lag
     assert monitor.quantile(0.99) == 0.1
     assert LoopLagMonitor().quantile(0.99) == 0.0
+
+
+def test_lag_while_the_process_had_no_cpu_is_not_its_own() -> None:
+    monitor = LoopLagMonitor()
+    monitor.record(0.8, cpu=0.03)  # late by 800 ms, of which the process ran 30 ms
+    monitor.record(0.02, cpu=-0.001)  # a CPU clock's tick backwards counts as none
+    assert monitor.max_lag == 0.8
+    assert monitor.max_own == 0.03
